@@ -1,0 +1,32 @@
+"""Top-1 / top-5 accuracy of a Keras classifier on a real test split."""
+
+import numpy as np
+
+from autorecon_tf.compat import tf
+from autorecon_tf.data.pipeline import eval_dataset
+
+
+def topk_accuracy(logits, labels, ks=(1, 5)):
+    """Fractions of rows whose label is among the k highest scores, for each k."""
+    logits = np.asarray(logits)
+    labels = np.asarray(labels)
+    order = np.argsort(-logits, axis=1)
+    result = {}
+    for k in ks:
+        k_eff = min(k, logits.shape[1])
+        result[f"top{k}"] = float(np.mean(np.any(order[:, :k_eff] == labels[:, None], axis=1)))
+    return result
+
+
+def predict_logits(model, x, preprocessing, batch_size=256):
+    """Runs ``model`` (training=False) over uint8 images ``x`` after ``preprocessing``."""
+    forward = tf.function(lambda images: model(images, training=False))
+    outputs = [forward(images).numpy() for images, _ in eval_dataset(x, np.zeros(len(x), np.int64), preprocessing, batch_size)]
+    return np.concatenate(outputs, axis=0)
+
+
+def evaluate_model(model, x, y, preprocessing, batch_size=256):
+    """Returns {"top1", "top5", "examples"} of ``model`` on uint8 images ``x`` with labels ``y``."""
+    result = topk_accuracy(predict_logits(model, x, preprocessing, batch_size), y)
+    result["examples"] = int(len(y))
+    return result

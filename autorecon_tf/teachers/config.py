@@ -1,0 +1,29 @@
+"""Defaults for teacher-training configs; ``configs/teacher_*.py`` override them per preset."""
+
+import ml_collections
+
+
+def teacher_config(**overrides):
+    """A teacher-training ConfigDict: defaults, then ``overrides`` (unknown keys are errors)."""
+    config = ml_collections.ConfigDict()
+    config.dataset = "fashion_mnist"
+    config.data_dir = ""
+    config.pad_to = 0
+    config.validation_size = 5000
+    config.train_subset = 0  # 0 = all training images
+    config.architecture = "resnet20"
+    config.architecture_options = ml_collections.ConfigDict()
+    config.batch_size = 128
+    config.epochs = 30
+    config.learning_rate = 0.1
+    config.final_lr_fraction = 0.0
+    config.momentum = 0.9
+    config.augment = True
+    config.crop_padding = 4
+    config.flip = True
+    config.seed = 0
+    for key, value in overrides.items():
+        if key not in config:
+            raise KeyError(f"unknown teacher config key {key!r}")
+        config[key] = value
+    return config

@@ -1,0 +1,151 @@
+"""Loading and validating a user's teacher model.
+
+Later stages need three things from a teacher: a 4-D image input, a class-score
+output (logits or probabilities) and at least one BatchNorm layer, whose
+running statistics are the only knowledge of the training data that a
+data-free method gets. :func:`load_teacher` checks all three and reports each
+failure as one line naming the file and the fix.
+
+The sidecar ``teacher.json`` written by ``tools/train_teacher.py`` (same
+directory, or ``<model>.json``) supplies the input normalisation; without it
+inputs are assumed to be already normalised.
+"""
+
+import dataclasses
+import json
+import os
+import zipfile
+
+from autorecon_tf.compat import keras, tf
+from autorecon_tf.data.pipeline import Preprocessing
+from autorecon_tf.errors import UserError
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+_FIX = "give a Keras classifier saved as .keras, .h5 or a SavedModel directory"
+
+
+@dataclasses.dataclass
+class Teacher:
+    """A validated teacher: the model plus what the data-free stages need to know."""
+
+    model: object
+    path: str
+    input_shape: tuple
+    num_classes: int
+    batchnorm_layers: list
+    outputs_probabilities: bool
+    preprocessing: Preprocessing
+    info: dict
+
+    def summary(self):
+        kind = "probabilities" if self.outputs_probabilities else "logits"
+        return (
+            f"teacher {os.path.basename(self.path)}: input {self.input_shape}, {self.num_classes} classes "
+            f"({kind}), {len(self.batchnorm_layers)} BatchNorm layers, {self.model.count_params():,} parameters"
+        )
+
+
+def find_batchnorm_layers(model):
+    """Every BatchNormalization layer of ``model``, nested sub-models included, in graph order."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model) or hasattr(layer, "layers"):
+            found.extend(find_batchnorm_layers(layer))
+    return found
+
+
+def custom_objects():
+    """Custom layers/quantizers of this project, so that compressed students load back too."""
+    objects = {}
+    try:
+        from autorecon_tf.quantization import custom_objects as quantization_objects
+    except ImportError:
+        quantization_objects = None
+    if quantization_objects is not None:
+        objects.update(quantization_objects())
+    try:
+        from autorecon_tf.generators import custom_objects as generator_objects
+    except ImportError:
+        generator_objects = None
+    if generator_objects is not None:
+        objects.update(generator_objects())
+    return objects
+
+
+def load_keras_model(path, what="model"):
+    """Loads a .keras/.h5/SavedModel file with one-line errors for missing or corrupt files."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UserError(f"{what} file {path!r} does not exist: {_FIX}")
+    is_saved_model = os.path.isdir(path)
+    if is_saved_model and not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise UserError(f"{what} directory {path!r} holds no saved_model.pb: {_FIX}")
+    if not is_saved_model and not path.endswith(MODEL_SUFFIXES):
+        raise UserError(f"{what} file {path!r} has an unknown suffix: {_FIX}")
+    import tensorflow_model_optimization as tfmot
+
+    try:
+        with tfmot.quantization.keras.quantize_scope(custom_objects()):
+            return keras.models.load_model(path, compile=False)
+    # Corrupt files fail deep inside h5py, zipfile, protobuf or Keras with many error types.
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, tf.errors.OpError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{what} file {path!r} could not be loaded ({first[:200]}): {_FIX}") from error
+
+
+def _sidecar_info(path):
+    base = path.rstrip("/")
+    for candidate in (os.path.splitext(base)[0] + ".json", os.path.join(os.path.dirname(base), "teacher.json")):
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, encoding="utf-8") as handle:
+                    return json.load(handle)
+            except json.JSONDecodeError as error:
+                raise UserError(f"teacher record {candidate!r} is not valid JSON ({error}); re-run train_teacher or delete it") from error
+    return {}
+
+
+def _outputs_probabilities(model):
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", "") == "softmax" or type(last).__name__ == "Softmax"
+
+
+def validate_teacher(model, path="<model>", require_batchnorm=True):
+    """Checks that ``model`` is a functional image classifier with BatchNorm; returns its facts."""
+    if not isinstance(model, keras.Model):
+        raise UserError(f"{path!r} holds a {type(model).__name__}, not a Keras model: {_FIX}")
+    if len(model.inputs or []) != 1 or len(model.outputs or []) != 1:
+        raise UserError(f"{path!r} must have one image input and one class-score output (a subclassed model? save a functional one)")
+    input_shape = tuple(model.inputs[0].shape)
+    if len(input_shape) != 4 or None in input_shape[1:]:
+        raise UserError(f"{path!r} is not an image model: its input shape is {input_shape}, expected (batch, height, width, channels)")
+    output_shape = tuple(model.outputs[0].shape)
+    if len(output_shape) != 2 or output_shape[1] is None or output_shape[1] < 2:
+        raise UserError(f"{path!r} is not a classifier: its output shape is {output_shape}, expected (batch, classes)")
+    batchnorm = find_batchnorm_layers(model)
+    if require_batchnorm and not batchnorm:
+        raise UserError(
+            f"{path!r} has no BatchNormalization layer: data-free compression matches BatchNorm statistics, "
+            "so the teacher needs at least one"
+        )
+    return tuple(int(d) for d in input_shape[1:]), int(output_shape[1]), batchnorm
+
+
+def load_teacher(path, require_batchnorm=True):
+    """Loads and validates a teacher file; see the module docstring."""
+    model = load_keras_model(path, what="teacher")
+    input_shape, num_classes, batchnorm = validate_teacher(model, path, require_batchnorm)
+    info = _sidecar_info(os.fspath(path))
+    if "preprocessing" in info:
+        preprocessing = Preprocessing.from_dict(info["preprocessing"])
+    else:
+        preprocessing = Preprocessing.identity(input_shape[-1])
+    model.trainable = False
+    return Teacher(
+        model=model, path=os.fspath(path), input_shape=input_shape, num_classes=num_classes,
+        batchnorm_layers=batchnorm, outputs_probabilities=_outputs_probabilities(model),
+        preprocessing=preprocessing, info=info,
+    )

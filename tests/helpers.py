@@ -1,0 +1,36 @@
+"""Helpers for tests that run the tools as a user would (subprocess, exit status, stderr)."""
+
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+
+
+def tool_env(**extra):
+    env = dict(os.environ)
+    env["TF_USE_LEGACY_KERAS"] = "1"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def run_tool(name, *args, timeout=600, **env):
+    """Runs ``tools/<name>.py`` with ``args``; returns the CompletedProcess (text)."""
+    return subprocess.run(
+        [PYTHON, os.path.join(REPO, "tools", f"{name}.py"), *map(str, args)],
+        cwd=REPO, env=tool_env(**env), capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def assert_user_error(result, *fragments):
+    """Exit status 2, one `error:` line on stderr naming ``fragments``, and no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in error_lines[0], (fragment, error_lines[0])
+    return error_lines[0]

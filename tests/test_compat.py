@@ -1,0 +1,44 @@
+"""Nothing but autorecon_tf/compat.py may import Keras directly (TFMOT needs one Keras 2)."""
+
+import os
+import re
+
+from conftest import REPO
+
+_FORBIDDEN = re.compile(r"^\s*(import\s+(tf_)?keras\b|from\s+(tf_)?keras\b|.*\btf\.keras\b)", re.MULTILINE)
+_ALLOWED = {os.path.join("autorecon_tf", "compat.py")}
+
+
+def direct_keras_imports(text):
+    return [match.group(0).strip() for match in _FORBIDDEN.finditer(text)]
+
+
+def test_the_detector_catches_each_forbidden_form():
+    for line in ("import keras", "from keras import layers", "import tf_keras as k",
+                 "from tf_keras.layers import Dense", "x = tf.keras.layers.Dense(3)"):
+        assert direct_keras_imports(line), line
+    assert not direct_keras_imports("from autorecon_tf.compat import keras, tf\nkeras.layers.Dense(3)")
+
+
+def test_only_compat_imports_keras():
+    offenders = []
+    for folder in ("autorecon_tf", "tools", "tests", "benchmarks", "configs"):
+        for root, _, files in os.walk(os.path.join(REPO, folder)):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(root, name)
+                relative = os.path.relpath(path, REPO)
+                if relative in _ALLOWED or relative == os.path.join("tests", "test_compat.py"):
+                    continue
+                with open(path, encoding="utf-8") as handle:
+                    found = direct_keras_imports(handle.read())
+                offenders += [f"{relative}: {line}" for line in found]
+    assert not offenders, "import keras only through autorecon_tf.compat:\n" + "\n".join(offenders)
+
+
+def test_compat_gives_keras_2():
+    from autorecon_tf.compat import keras
+
+    assert keras.__version__.startswith("2.")
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"

@@ -1,0 +1,95 @@
+"""The teacher validator's errors, in the library and through tools/evaluate.py."""
+
+import json
+
+import numpy as np
+import pytest
+
+from autorecon_tf.compat import keras
+from autorecon_tf.errors import UserError
+from autorecon_tf.teachers.loader import load_teacher
+from helpers import assert_user_error, run_tool
+
+
+def _no_batchnorm_model():
+    image = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3)(image)
+    return keras.Model(image, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+
+
+def _vector_model():
+    features = keras.Input((16,))
+    x = keras.layers.BatchNormalization()(keras.layers.Dense(8)(features))
+    return keras.Model(features, keras.layers.Dense(3)(x))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ""])
+def test_loads_every_format_and_reads_the_record(tmp_path, tiny_teacher, suffix):
+    path = tmp_path / f"teacher{suffix}"
+    tiny_teacher.save(str(path))
+    (tmp_path / "teacher.json").write_text(json.dumps({"preprocessing": {"mean": [0.3], "std": [0.2], "pad_to": 0}}))
+    teacher = load_teacher(str(path))
+    assert teacher.input_shape == (8, 8, 1) and teacher.num_classes == 4
+    assert len(teacher.batchnorm_layers) == len([l for l in tiny_teacher.layers if "bn" in l.name])
+    assert teacher.preprocessing.mean == (0.3,)
+    assert not teacher.outputs_probabilities and not teacher.model.trainable
+    x = np.random.default_rng(0).normal(size=(3, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(teacher.model(x), tiny_teacher(x), atol=1e-5)
+    assert "4 classes" in teacher.summary()
+
+
+def test_softmax_output_is_recognised(tmp_path, tiny_teacher):
+    probabilities = keras.layers.Softmax()(tiny_teacher.output)
+    path = tmp_path / "p.keras"
+    keras.Model(tiny_teacher.input, probabilities).save(str(path))
+    assert load_teacher(str(path)).outputs_probabilities
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [(_no_batchnorm_model, "has no BatchNormalization layer"), (_vector_model, "is not an image model")],
+)
+def test_wrong_model_kinds(tmp_path, make, message):
+    path = tmp_path / "m.keras"
+    make().save(str(path))
+    with pytest.raises(UserError, match=message):
+        load_teacher(str(path))
+
+
+def test_missing_and_corrupt_files(tmp_path, tiny_teacher):
+    with pytest.raises(UserError, match="does not exist"):
+        load_teacher(str(tmp_path / "absent.keras"))
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a zip archive at all" * 10)
+    with pytest.raises(UserError, match="could not be loaded"):
+        load_teacher(str(garbage))
+    good = tmp_path / "good.h5"
+    tiny_teacher.save(str(good))
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(UserError, match="could not be loaded"):
+        load_teacher(str(truncated))
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(UserError, match="holds no saved_model.pb"):
+        load_teacher(str(tmp_path / "empty_dir"))
+    text_file = tmp_path / "teacher.txt"
+    text_file.write_text("x")
+    with pytest.raises(UserError, match="unknown suffix"):
+        load_teacher(str(text_file))
+
+
+def test_corrupt_record_is_reported(tmp_path, tiny_teacher):
+    tiny_teacher.save(str(tmp_path / "teacher.keras"))
+    (tmp_path / "teacher.json").write_text("{not json")
+    with pytest.raises(UserError, match="is not valid JSON"):
+        load_teacher(str(tmp_path / "teacher.keras"))
+
+
+@pytest.mark.slow
+def test_evaluate_tool_reports_bad_inputs_in_one_line(tmp_path):
+    assert_user_error(run_tool("evaluate", "--model", tmp_path / "absent.keras"), "absent.keras", "does not exist")
+    garbage = tmp_path / "teacher.keras"
+    garbage.write_bytes(b"\x00" * 64)
+    (tmp_path / "teacher.json").write_text(json.dumps({"dataset": "digits", "preprocessing": {"mean": [0], "std": [1]}}))
+    assert_user_error(run_tool("evaluate", "--model", garbage), "teacher.keras", "could not be loaded")
+    assert_user_error(run_tool("evaluate", "--modle", garbage), "modle")

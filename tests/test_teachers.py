@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from autorecon_tf.compat import keras
+from autorecon_tf.errors import UserError
+from autorecon_tf.teachers.loader import find_batchnorm_layers, validate_teacher
+from autorecon_tf.teachers.registry import TEACHERS, build_teacher
+
+_SMALL = {"resnet20": {"width_multiplier": 0.25}, "resnet18": {"width_multiplier": 0.125}, "mobilenet_v2": {"alpha": 0.35}}
+
+
+@pytest.mark.parametrize("name", sorted(TEACHERS))
+def test_zoo_teacher_is_a_functional_classifier_with_batchnorm(name):
+    model = build_teacher(name, (32, 32, 1), 7, **_SMALL[name])
+    assert model._is_graph_network  # functional: TFMOT can quantize it
+    assert model(np.zeros((2, 32, 32, 1), np.float32)).shape == (2, 7)
+    input_shape, classes, batchnorm = validate_teacher(model)
+    assert input_shape == (32, 32, 1) and classes == 7 and batchnorm
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers), "the zoo builds flat graphs"
+
+
+def test_resnet20_has_the_published_shape():
+    model = build_teacher("resnet20", (32, 32, 3), 10)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and "proj" not in layer.name]
+    assert len(convs) + 1 == 20  # 19 convolutions + the dense layer
+    assert 0.26e6 < model.count_params() < 0.28e6  # 0.27M parameters, as in He et al. 2016
+
+
+def test_mobilenet_v2_upsamples_small_inputs():
+    model = build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.35, input_upsample=2)
+    assert model.get_layer("input_upsample").output.shape[1:3] == (56, 56)
+
+
+def test_unknown_architecture_and_options():
+    with pytest.raises(UserError, match="unknown teacher architecture 'vgg'"):
+        build_teacher("vgg", (8, 8, 1), 2)
+    with pytest.raises(UserError, match="bad options"):
+        build_teacher("resnet20", (8, 8, 1), 2, depth=3)
+
+
+def test_nested_batchnorm_layers_are_found():
+    inner_input = keras.Input((4, 4, 2))
+    inner = keras.Model(inner_input, keras.layers.BatchNormalization(name="inner_bn")(inner_input))
+    image = keras.Input((4, 4, 1))
+    x = keras.layers.Conv2D(2, 1)(image)
+    x = keras.layers.BatchNormalization(name="outer_bn")(x)
+    x = inner(x)
+    logits = keras.layers.Dense(3)(keras.layers.Flatten()(x))
+    names = [layer.name for layer in find_batchnorm_layers(keras.Model(image, logits))]
+    assert names == ["outer_bn", "inner_bn"]

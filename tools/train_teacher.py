@@ -1,0 +1,47 @@
+"""Trains a teacher classifier on real data and writes teacher.keras + teacher.json.
+
+    python tools/train_teacher.py --config configs/teacher_resnet20_fmnist.py:standard \
+        --workdir runs/teacher_resnet20_fmnist
+
+Re-running the same command after a kill resumes from the last finished epoch;
+re-running after it finished reuses the teacher (unless --retrain).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.errors import UserError  # noqa: E402
+from autorecon_tf.teachers import training  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Teacher config file, e.g. configs/teacher_resnet20_fmnist.py:standard.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (teacher.keras, teacher.json, checkpoints, tensorboard).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Overrides config.data_dir (the Fashion-MNIST IDX directory).")
+_RETRAIN = flags.DEFINE_bool("retrain", False, "Train again even if the workdir holds a finished teacher of this config.")
+
+
+def main(argv):
+    del argv
+    config = _CONFIG.value
+    if config is None:
+        raise UserError("--config is required, e.g. --config configs/teacher_resnet20_fmnist.py:standard")
+    if not _WORKDIR.value:
+        raise UserError("--workdir is required, e.g. --workdir runs/teacher_resnet20_fmnist")
+    if _DATA_DIR.value:
+        config.data_dir = _DATA_DIR.value
+    record = None if _RETRAIN.value else training.finished_record(config, _WORKDIR.value)
+    if record is not None:
+        print(f"Reusing the finished teacher in {_WORKDIR.value}", flush=True)
+    else:
+        record = training.train_teacher(config, _WORKDIR.value)
+    print(f"Teacher {record['architecture']} on {record['dataset']}: test top-1 {100 * record['test_top1']:.2f}%, "
+          f"top-5 {100 * record['test_top5']:.2f}% ({record['epochs']} epochs, {record['wall_time_seconds'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    cli.run(main)
