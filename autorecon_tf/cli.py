@@ -77,5 +77,17 @@ def require_file(path, what, fix):
     return path
 
 
+def load_config(path, preset):
+    """Builds ``get_config(preset)`` of a config file, as ``--config path:preset`` would."""
+    import importlib.util
+
+    if not os.path.isfile(path):
+        raise UserError(f"config file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(preset)
+
+
 def log_config(config):
     logging.info("config:\n%s", config)

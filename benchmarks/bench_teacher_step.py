@@ -12,9 +12,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.report import record  # noqa: E402
 from autorecon_tf.compat import keras, tf  # noqa: E402
 from autorecon_tf.teachers.registry import build_teacher  # noqa: E402
+from benchmarks.report import record  # noqa: E402
 
 BATCH = 128
 CASES = [
@@ -51,17 +51,27 @@ def measure(name, shape, options, repeats=8):
 
     step = _seconds(train_step, repeats)
     forward = _seconds(tf.function(lambda: model(images, training=False)), repeats)
-    return {"teacher": name, "input": "x".join(map(str, shape)), "train step s": step,
-            "train images/s": BATCH / step, "forward s": forward, "step / forward": step / forward}
+    return {
+        "teacher": name,
+        "input": "x".join(map(str, shape)),
+        "train step s": step,
+        "train images/s": BATCH / step,
+        "forward s": forward,
+        "step / forward": step / forward,
+    }
 
 
 def main():
     rows = [measure(*case) for case in CASES]
     for row in rows:
         print(row, flush=True)
-    record("teacher_step", rows, ["teacher", "input", "train step s", "train images/s", "forward s", "step / forward"],
-           notes="Batch 128, plain tf.function, default threading. The guide's figure of about 0.2 s per ResNet-20 "
-                 "step was not reproduced on this machine; the backward pass dominates.")
+    record(
+        "teacher_step",
+        rows,
+        ["teacher", "input", "train step s", "train images/s", "forward s", "step / forward"],
+        notes="Batch 128, plain tf.function, default threading. The guide's figure of about 0.2 s per ResNet-20 "
+        "step was not reproduced on this machine; the backward pass dominates.",
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ the blocks is kept. Benchmarks never assert a time: they measure and record.
 """
 
 import datetime
-import json
 import os
 import platform
 import shlex
@@ -32,7 +31,12 @@ def machine():
     except OSError:
         pass
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_gib, 1),
+        "python": platform.python_version(),
+    }
 
 
 def command():
@@ -86,7 +90,7 @@ def update_markdown(payload, path=BENCHMARKS_MD):
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
     block = f"{begin}\n{render(payload)}\n{end}"
     if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + f"\n\n## {payload['name']}\n\n{block}\n"
     with atomic.atomic_path(path) as tmp:

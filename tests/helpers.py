@@ -21,7 +21,11 @@ def run_tool(name, *args, timeout=600, **env):
     """Runs ``tools/<name>.py`` with ``args``; returns the CompletedProcess (text)."""
     return subprocess.run(
         [PYTHON, os.path.join(REPO, "tools", f"{name}.py"), *map(str, args)],
-        cwd=REPO, env=tool_env(**env), capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=tool_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -14,8 +14,13 @@ def direct_keras_imports(text):
 
 
 def test_the_detector_catches_each_forbidden_form():
-    for line in ("import keras", "from keras import layers", "import tf_keras as k",
-                 "from tf_keras.layers import Dense", "x = tf.keras.layers.Dense(3)"):
+    for line in (
+        "import keras",
+        "from keras import layers",
+        "import tf_keras as k",
+        "from tf_keras.layers import Dense",
+        "x = tf.keras.layers.Dense(3)",
+    ):
         assert direct_keras_imports(line), line
     assert not direct_keras_imports("from autorecon_tf.compat import keras, tf\nkeras.layers.Dense(3)")
 

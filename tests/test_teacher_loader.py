@@ -8,6 +8,7 @@ import pytest
 from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
 from autorecon_tf.teachers.loader import load_teacher
+
 from helpers import assert_user_error, run_tool
 
 
@@ -30,7 +31,7 @@ def test_loads_every_format_and_reads_the_record(tmp_path, tiny_teacher, suffix)
     (tmp_path / "teacher.json").write_text(json.dumps({"preprocessing": {"mean": [0.3], "std": [0.2], "pad_to": 0}}))
     teacher = load_teacher(str(path))
     assert teacher.input_shape == (8, 8, 1) and teacher.num_classes == 4
-    assert len(teacher.batchnorm_layers) == len([l for l in tiny_teacher.layers if "bn" in l.name])
+    assert len(teacher.batchnorm_layers) == len([layer for layer in tiny_teacher.layers if "bn" in layer.name])
     assert teacher.preprocessing.mean == (0.3,)
     assert not teacher.outputs_probabilities and not teacher.model.trainable
     x = np.random.default_rng(0).normal(size=(3, 8, 8, 1)).astype("float32")
@@ -90,6 +91,8 @@ def test_evaluate_tool_reports_bad_inputs_in_one_line(tmp_path):
     assert_user_error(run_tool("evaluate", "--model", tmp_path / "absent.keras"), "absent.keras", "does not exist")
     garbage = tmp_path / "teacher.keras"
     garbage.write_bytes(b"\x00" * 64)
-    (tmp_path / "teacher.json").write_text(json.dumps({"dataset": "digits", "preprocessing": {"mean": [0], "std": [1]}}))
+    (tmp_path / "teacher.json").write_text(
+        json.dumps({"dataset": "digits", "preprocessing": {"mean": [0], "std": [1]}})
+    )
     assert_user_error(run_tool("evaluate", "--model", garbage), "teacher.keras", "could not be loaded")
     assert_user_error(run_tool("evaluate", "--modle", garbage), "modle")

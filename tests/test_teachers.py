@@ -6,7 +6,11 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.teachers.loader import find_batchnorm_layers, validate_teacher
 from autorecon_tf.teachers.registry import TEACHERS, build_teacher
 
-_SMALL = {"resnet20": {"width_multiplier": 0.25}, "resnet18": {"width_multiplier": 0.125}, "mobilenet_v2": {"alpha": 0.35}}
+_SMALL = {
+    "resnet20": {"width_multiplier": 0.25},
+    "resnet18": {"width_multiplier": 0.125},
+    "mobilenet_v2": {"alpha": 0.35},
+}
 
 
 @pytest.mark.parametrize("name", sorted(TEACHERS))

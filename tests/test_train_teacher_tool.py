@@ -16,8 +16,15 @@ CONFIG = os.path.join("configs", "teacher_tiny_digits.py") + ":smoke"
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_and_finishes(tmp_path):
     workdir = tmp_path / "teacher"
-    args = [PYTHON, os.path.join(REPO, "tools", "train_teacher.py"), "--config", CONFIG,
-            "--config.epochs=8", "--workdir", str(workdir)]
+    args = [
+        PYTHON,
+        os.path.join(REPO, "tools", "train_teacher.py"),
+        "--config",
+        CONFIG,
+        "--config.epochs=8",
+        "--workdir",
+        str(workdir),
+    ]
     process = subprocess.Popen(args, cwd=REPO, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     progress = workdir / "progress.json"
     deadline = time.time() + 300
@@ -25,7 +32,9 @@ def test_sigkill_then_rerun_resumes_and_finishes(tmp_path):
         if progress.exists() and json.loads(progress.read_text())["epochs_done"] >= 2:
             break
         time.sleep(0.2)
-    assert process.poll() is None, "training finished before it could be killed: " + process.stdout.read().decode()[-2000:]
+    assert process.poll() is None, (
+        "training finished before it could be killed: " + process.stdout.read().decode()[-2000:]
+    )
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = json.loads(progress.read_text())["epochs_done"]
@@ -53,12 +62,26 @@ def test_sigkill_then_rerun_resumes_and_finishes(tmp_path):
 
 @pytest.mark.slow
 def test_bad_inputs_exit_2_with_one_line(tmp_path):
-    assert_user_error(run_tool("train_teacher", "--config", CONFIG, "--config.epochs=0", "--workdir", tmp_path),
-                      "config.epochs=0")
+    assert_user_error(
+        run_tool("train_teacher", "--config", CONFIG, "--config.epochs=0", "--workdir", tmp_path), "config.epochs=0"
+    )
     assert_user_error(run_tool("train_teacher", "--config", "configs/absent.py", "--workdir", tmp_path), "absent.py")
-    assert_user_error(run_tool("train_teacher", "--config", CONFIG.replace(":smoke", ":nope"), "--workdir", tmp_path),
-                      "unknown preset 'nope'")
+    assert_user_error(
+        run_tool("train_teacher", "--config", CONFIG.replace(":smoke", ":nope"), "--workdir", tmp_path),
+        "unknown preset 'nope'",
+    )
     assert_user_error(run_tool("train_teacher", "--config", CONFIG), "--workdir is required")
-    assert_user_error(run_tool("train_teacher", "--config", CONFIG, "--workdir", tmp_path, "--data_dir", tmp_path,
-                               "--config.dataset=fashion_mnist"), "dataset-fashion-mnist")
+    assert_user_error(
+        run_tool(
+            "train_teacher",
+            "--config",
+            CONFIG,
+            "--workdir",
+            tmp_path,
+            "--data_dir",
+            tmp_path,
+            "--config.dataset=fashion_mnist",
+        ),
+        "dataset-fashion-mnist",
+    )
     assert not any(name.endswith(".keras") for name in os.listdir(tmp_path))

@@ -2,15 +2,21 @@
 
     python tools/demo.py --workdir runs/demo        (what `make demo` runs)
 
-Stages, each resumable and skipped when already done:
-1. teacher: reuses runs/teacher_resnet20_fmnist (the standard ResNet-20) when it
-   has finished, else trains the `demo` preset of configs/teacher_resnet20_fmnist.py.
+Stages, each resumable after a kill and skipped when already done:
+1. teacher: reuses runs/teacher_resnet20_fmnist (the standard ResNet-20) when it has
+   finished, else trains the `demo` preset of configs/teacher_resnet20_fmnist.py;
+2. search: AutoReCon's generator search, `demo` preset of configs/search_resnet20_fmnist.py;
+3. compress: W4A4 data-free QAT with the searched generator, `demo` preset of
+   configs/compress_resnet20_fmnist.py;
+4. export: the int8 LiteRT file of the student, with parity, size and latency.
 """
 
+import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 from absl import flags  # noqa: E402
 
@@ -21,45 +27,154 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes ev
 _STANDARD_TEACHER = flags.DEFINE_string(
     "standard_teacher", "runs/teacher_resnet20_fmnist", "A finished standard teacher run to reuse, if present."
 )
+_BITS = flags.DEFINE_integer("bits", 4, "Weight and activation bit width of the student.")
+_BUDGET = flags.DEFINE_enum(
+    "budget", "demo", ["demo", "smoke"], "demo: the README demo; smoke: a tiny digits teacher, to test the glue."
+)
+
+# stage -> (config file, preset) for each --budget.
+_STAGES = {
+    "demo": {
+        "teacher": ("teacher_resnet20_fmnist.py", "demo"),
+        "search": ("search_resnet20_fmnist.py", "demo"),
+        "compress": ("compress_resnet20_fmnist.py", "demo"),
+        "export": ("export_default.py", "standard"),
+    },
+    "smoke": {
+        "teacher": ("teacher_tiny_digits.py", "smoke"),
+        "search": ("search_resnet20_fmnist.py", "smoke"),
+        "compress": ("compress_resnet20_fmnist.py", "smoke"),
+        "export": ("export_default.py", "smoke"),
+    },
+}
 
 
-def _load_config(preset):
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "teacher_resnet20_fmnist.py")
-    spec = importlib.util.spec_from_file_location("teacher_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(preset)
+def _config(stage):
+    name, preset = _STAGES[_BUDGET.value][stage]
+    return cli.load_config(os.path.join(REPO, "configs", name), preset)
 
 
 def teacher_stage(workdir):
-    """Returns (teacher directory, record)."""
+    """Returns (teacher.keras path, record)."""
     standard = _STANDARD_TEACHER.value
-    record = training.finished_record(_load_config("standard"), standard)
-    if record is not None:
-        print(f"[teacher] reusing the standard teacher in {standard}", flush=True)
-        return standard, record
-    directory = os.path.join(workdir, "teacher")
-    config = _load_config("demo")
-    record = training.finished_record(config, directory)
+    standard_config = cli.load_config(os.path.join(REPO, "configs", "teacher_resnet20_fmnist.py"), "standard")
+    record = training.finished_record(standard_config, standard) if _BUDGET.value == "demo" else None
+    directory = standard
     if record is None:
-        print(f"[teacher] training the demo teacher in {directory}", flush=True)
-        record = training.train_teacher(config, directory)
-    return directory, record
+        directory = os.path.join(workdir, "teacher")
+        config = _config("teacher")
+        record = training.finished_record(config, directory)
+        if record is None:
+            print(f"[1/4 teacher] training the demo teacher in {directory}", flush=True)
+            record = training.train_teacher(config, directory)
+    print(f"[1/4 teacher] {directory}: test top-1 {100 * record['test_top1']:.2f}%", flush=True)
+    return os.path.join(directory, training.TEACHER_FILE), record
+
+
+def search_stage(workdir, teacher_path):
+    from autorecon_tf.trainers.search_run import run_search
+
+    directory = os.path.join(workdir, "search")
+    genotype_path = os.path.join(directory, "genotype.json")
+    if not os.path.exists(genotype_path):
+        print(f"[2/4 search] searching the generator in {directory}", flush=True)
+        run_search(_config("search"), directory, teacher_path)
+    print(f"[2/4 search] genotype: {genotype_path}", flush=True)
+    return genotype_path
+
+
+def compress_stage(workdir, teacher_path, genotype_path, bits):
+    from autorecon_tf.compat import tf
+    from autorecon_tf.teachers.loader import load_teacher
+    from autorecon_tf.trainers.compression_run import METRICS_FILE, run_compression
+
+    directory = os.path.join(workdir, f"compress_w{bits}a{bits}_searched")
+    metrics_path = os.path.join(directory, METRICS_FILE)
+    if os.path.exists(metrics_path):
+        with open(metrics_path, encoding="utf-8") as handle:
+            metrics = json.load(handle)
+    else:
+        print(f"[3/4 compress] W{bits}A{bits} with the searched generator in {directory}", flush=True)
+        metrics = run_compression(
+            "searched",
+            _config("compress"),
+            load_teacher(teacher_path),
+            bits,
+            bits,
+            0,
+            directory,
+            tf.distribute.get_strategy(),
+            genotype_path,
+        )
+    print(f"[3/4 compress] student top-1 {100 * metrics['student_top1']:.2f}%", flush=True)
+    return directory, metrics
+
+
+def export_stage(compress_dir, teacher_path):
+    from autorecon_tf.export.report import export_run
+    from autorecon_tf.trainers.compression_run import GENERATOR_FILE, STUDENT_FILE
+
+    out = os.path.join(compress_dir, "student.tflite")
+    report_path = os.path.join(compress_dir, "export_report.json")
+    if os.path.exists(report_path):
+        with open(report_path, encoding="utf-8") as handle:
+            return json.load(handle)
+    print(f"[4/4 export] int8 LiteRT file {out}, calibrated on generated images", flush=True)
+    # Calibration on the compression run's own generator keeps the export data-free.
+    return export_run(
+        os.path.join(compress_dir, STUDENT_FILE),
+        teacher_path,
+        out,
+        _config("export"),
+        generator_path=os.path.join(compress_dir, GENERATOR_FILE),
+    )
+
+
+def _kib(size):
+    return f"{size / 1024:.0f} KiB"
+
+
+def print_table(rows):
+    headers = ("model", "test top-1", "file size", "latency (1 thread, batch 1)")
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    for index, row in enumerate([headers, *rows]):
+        print(" | ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+        if index == 0:
+            print("-+-".join("-" * width for width in widths))
 
 
 def main(argv):
     del argv
     workdir = _WORKDIR.value
     os.makedirs(workdir, exist_ok=True)
-    _, record = teacher_stage(workdir)
-    rows = [("teacher (float32, Keras)", f"{100 * record['test_top1']:.2f}%")]
-    width = max(len(name) for name, _ in rows)
-    print("\n" + "result".ljust(width) + " | test top-1")
-    print("-" * width + "-+-----------")
-    for name, value in rows:
-        print(name.ljust(width) + " | " + value)
+    teacher_path, record = teacher_stage(workdir)
+    genotype_path = search_stage(workdir, teacher_path)
+    compress_dir, metrics = compress_stage(workdir, teacher_path, genotype_path, _BITS.value)
+    export = export_stage(compress_dir, teacher_path)
+    sizes, latency, parity = export["size_bytes"], export["latency"], export["parity"]
+    student = f"student W{_BITS.value}A{_BITS.value}, searched generator"
+    rows = [
+        ("teacher, float32 (Keras)", f"{100 * record['test_top1']:.2f}%", "", ""),
+        (
+            "teacher, float32 (TFLite)",
+            f"{100 * export['teacher_tflite_top1']:.2f}%",
+            _kib(sizes["teacher_float32"]),
+            f"{latency['teacher_float32']['median_ms']:.2f} ms",
+        ),
+        (f"{student} (Keras)", f"{100 * metrics['student_top1']:.2f}%", "", ""),
+        (
+            f"{student} (TFLite int8)",
+            f"{100 * parity['tflite_top1']:.2f}%",
+            _kib(sizes["student_int8"]),
+            f"{latency['student_int8']['median_ms']:.2f} ms",
+        ),
+    ]
+    print()
+    print_table(rows)
+    print(
+        f"\nKeras/TFLite top-1 agreement {100 * parity['top1_agreement']:.2f}%; grid check "
+        f"{'passed' if export['grid_check']['passed'] else 'FAILED'}; details in {compress_dir}/export_report.json"
+    )
 
 
 if __name__ == "__main__":

@@ -22,23 +22,32 @@ from autorecon_tf.data.pipeline import Preprocessing  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Model file: .keras, .h5, SavedModel directory or .tflite.")
-_RECORD = flags.DEFINE_string("record", None, "teacher.json giving dataset and normalisation (default: next to --model).")
+_RECORD = flags.DEFINE_string(
+    "record", None, "teacher.json giving dataset and normalisation (default: next to --model)."
+)
 _DATASET = flags.DEFINE_string("dataset", None, "Overrides the record's dataset (fashion_mnist, digits).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "The Fashion-MNIST IDX directory.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the result to this JSON file.")
 
 
 def _record(model_path):
-    candidates = [_RECORD.value] if _RECORD.value else [
-        os.path.join(os.path.dirname(os.path.abspath(model_path)), name) for name in ("teacher.json", "student.json")
-    ]
+    candidates = (
+        [_RECORD.value]
+        if _RECORD.value
+        else [
+            os.path.join(os.path.dirname(os.path.abspath(model_path)), name)
+            for name in ("teacher.json", "student.json")
+        ]
+    )
     for path in candidates:
         if path and os.path.isfile(path):
             try:
                 with open(path, encoding="utf-8") as handle:
                     return json.load(handle)
             except json.JSONDecodeError as error:
-                raise UserError(f"record {path!r} is not valid JSON ({error}): pass a teacher.json with --record") from error
+                raise UserError(
+                    f"record {path!r} is not valid JSON ({error}): pass a teacher.json with --record"
+                ) from error
     if _RECORD.value:
         raise UserError(f"record {_RECORD.value!r} does not exist: pass the teacher.json written by train_teacher")
     raise UserError(f"no teacher.json next to {model_path!r}: pass --record path/to/teacher.json")
@@ -65,7 +74,9 @@ def main(argv):
     data = load_dataset(_DATASET.value or record.get("dataset", "fashion_mnist"), _DATA_DIR.value)
     result = evaluate_file(model_path, data.x_test, data.y_test, preprocessing)
     result.update(model=model_path, dataset=data.name)
-    print(f"{model_path}: top-1 {100 * result['top1']:.2f}%, top-5 {100 * result['top5']:.2f}% on {len(data.y_test)} {data.name} test images")
+    print(
+        f"{model_path}: top-1 {100 * result['top1']:.2f}%, top-5 {100 * result['top5']:.2f}% on {len(data.y_test)} {data.name} test images"
+    )
     if _OUTPUT.value:
         from autorecon_tf.utils.atomic import write_json
 

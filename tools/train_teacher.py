@@ -19,10 +19,16 @@ from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.teachers import training  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Teacher config file, e.g. configs/teacher_resnet20_fmnist.py:standard.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (teacher.keras, teacher.json, checkpoints, tensorboard).")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Teacher config file, e.g. configs/teacher_resnet20_fmnist.py:standard."
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output directory (teacher.keras, teacher.json, checkpoints, tensorboard)."
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Overrides config.data_dir (the Fashion-MNIST IDX directory).")
-_RETRAIN = flags.DEFINE_bool("retrain", False, "Train again even if the workdir holds a finished teacher of this config.")
+_RETRAIN = flags.DEFINE_bool(
+    "retrain", False, "Train again even if the workdir holds a finished teacher of this config."
+)
 
 
 def main(argv):
@@ -39,8 +45,10 @@ def main(argv):
         print(f"Reusing the finished teacher in {_WORKDIR.value}", flush=True)
     else:
         record = training.train_teacher(config, _WORKDIR.value)
-    print(f"Teacher {record['architecture']} on {record['dataset']}: test top-1 {100 * record['test_top1']:.2f}%, "
-          f"top-5 {100 * record['test_top5']:.2f}% ({record['epochs']} epochs, {record['wall_time_seconds'] / 60:.1f} min)")
+    print(
+        f"Teacher {record['architecture']} on {record['dataset']}: test top-1 {100 * record['test_top1']:.2f}%, "
+        f"top-5 {100 * record['test_top5']:.2f}% ({record['epochs']} epochs, {record['wall_time_seconds'] / 60:.1f} min)"
+    )
 
 
 if __name__ == "__main__":

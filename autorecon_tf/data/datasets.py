@@ -19,8 +19,16 @@ from autorecon_tf.errors import UserError
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_ENV = "AUTORECON_FASHION_MNIST_DIR"
 FASHION_MNIST_CLASSES = (
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 _INSTALL_HINT = "install it with 'apt-get install -y dataset-fashion-mnist' (after 'apt-get update') or pass --data_dir"
 

@@ -50,7 +50,9 @@ class Preprocessing:
         if self.pad_to:
             height, width = images.shape[1], images.shape[2]
             top, left = (self.pad_to - height) // 2, (self.pad_to - width) // 2
-            images = tf.pad(images, [[0, 0], [top, self.pad_to - height - top], [left, self.pad_to - width - left], [0, 0]])
+            images = tf.pad(
+                images, [[0, 0], [top, self.pad_to - height - top], [left, self.pad_to - width - left], [0, 0]]
+            )
         mean = tf.constant(self.mean, tf.float32)
         std = tf.constant(self.std, tf.float32)
         return (images - mean) / std

@@ -10,14 +10,16 @@ To read the BN inputs of any teacher, nested sub-models included, without
 rebuilding its graph, :class:`BatchNormStatistics` wraps each BN layer's
 ``call`` (on the instance) so that it records its input's moments whenever
 recording is on. Recording happens at trace time inside ``tf.function``, so the
-recorded tensors belong to the traced graph of the same forward pass.
+recorded tensors belong to the traced graph of the same forward pass. Several
+instances may tap the same teacher; each records only inside its own ``record()``.
 """
 
 import contextlib
+import weakref
 
 from autorecon_tf.compat import tf
-from autorecon_tf.teachers.loader import find_batchnorm_layers
 from autorecon_tf.errors import UserError
+from autorecon_tf.teachers.loader import find_batchnorm_layers
 
 
 def batch_moments(inputs):
@@ -40,6 +42,28 @@ def bns_loss(moments, layers):
     return tf.add_n(terms) / float(len(terms))
 
 
+# layer -> the recordings currently open on it. Kept outside the layer so that Keras'
+# attribute tracking never sees it (nothing extra is saved with the teacher).
+_SINKS = weakref.WeakKeyDictionary()
+
+
+def _tap(layer):
+    """Wraps ``layer.call`` once; the wrapper feeds every active recording of any instance."""
+    if layer in _SINKS:
+        return
+    original = layer.call
+    sinks = _SINKS[layer] = []
+
+    def call(inputs, *args, **kwargs):
+        if sinks:
+            moments = batch_moments(inputs)
+            for sink in sinks:
+                sink.append(moments)
+        return original(inputs, *args, **kwargs)
+
+    layer.call = call
+
+
 class BatchNormStatistics:
     """Taps every BatchNorm layer of ``model`` to compute the BNS loss of a forward pass.
 
@@ -57,33 +81,20 @@ class BatchNormStatistics:
             raise UserError(
                 f"model {model.name!r} has no BatchNormalization layer: data-free compression needs BatchNorm statistics"
             )
-        self._recording = None
         for layer in self.layers:
-            self._tap(layer)
-
-    def _tap(self, layer):
-        original = layer.call
-        if getattr(original, "_autorecon_tap", False):
-            original = original._autorecon_original
-
-        def call(inputs, *args, **kwargs):
-            if self._recording is not None:
-                self._recording.append(batch_moments(inputs))
-            return original(inputs, *args, **kwargs)
-
-        call._autorecon_tap = True
-        call._autorecon_original = original
-        layer.call = call
+            _tap(layer)
 
     @contextlib.contextmanager
     def record(self):
         """Collects (mean, variance) of every BN input during the enclosed forward pass."""
         moments = []
-        self._recording = moments
+        for layer in self.layers:
+            _SINKS[layer].append(moments)
         try:
             yield moments
         finally:
-            self._recording = None
+            for layer in self.layers:
+                _SINKS[layer].remove(moments)
 
     def loss(self, moments):
         if len(moments) != len(self.layers):

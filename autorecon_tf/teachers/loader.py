@@ -103,7 +103,9 @@ def _sidecar_info(path):
                 with open(candidate, encoding="utf-8") as handle:
                     return json.load(handle)
             except json.JSONDecodeError as error:
-                raise UserError(f"teacher record {candidate!r} is not valid JSON ({error}); re-run train_teacher or delete it") from error
+                raise UserError(
+                    f"teacher record {candidate!r} is not valid JSON ({error}); re-run train_teacher or delete it"
+                ) from error
     return {}
 
 
@@ -118,10 +120,14 @@ def validate_teacher(model, path="<model>", require_batchnorm=True):
     if not isinstance(model, keras.Model):
         raise UserError(f"{path!r} holds a {type(model).__name__}, not a Keras model: {_FIX}")
     if len(model.inputs or []) != 1 or len(model.outputs or []) != 1:
-        raise UserError(f"{path!r} must have one image input and one class-score output (a subclassed model? save a functional one)")
+        raise UserError(
+            f"{path!r} must have one image input and one class-score output (a subclassed model? save a functional one)"
+        )
     input_shape = tuple(model.inputs[0].shape)
     if len(input_shape) != 4 or None in input_shape[1:]:
-        raise UserError(f"{path!r} is not an image model: its input shape is {input_shape}, expected (batch, height, width, channels)")
+        raise UserError(
+            f"{path!r} is not an image model: its input shape is {input_shape}, expected (batch, height, width, channels)"
+        )
     output_shape = tuple(model.outputs[0].shape)
     if len(output_shape) != 2 or output_shape[1] is None or output_shape[1] < 2:
         raise UserError(f"{path!r} is not a classifier: its output shape is {output_shape}, expected (batch, classes)")
@@ -145,7 +151,12 @@ def load_teacher(path, require_batchnorm=True):
         preprocessing = Preprocessing.identity(input_shape[-1])
     model.trainable = False
     return Teacher(
-        model=model, path=os.fspath(path), input_shape=input_shape, num_classes=num_classes,
-        batchnorm_layers=batchnorm, outputs_probabilities=_outputs_probabilities(model),
-        preprocessing=preprocessing, info=info,
+        model=model,
+        path=os.fspath(path),
+        input_shape=input_shape,
+        num_classes=num_classes,
+        batchnorm_layers=batchnorm,
+        outputs_probabilities=_outputs_probabilities(model),
+        preprocessing=preprocessing,
+        info=info,
     )

@@ -19,8 +19,12 @@ def build_mobilenet_v2(input_shape, num_classes, alpha=1.0, input_upsample=1, na
     # input_tensor= makes keras.applications build its layers on our tensor, so the whole
     # classifier is one flat functional graph (simplest for TFMOT and the BN statistics).
     backbone = keras.applications.MobileNetV2(
-        input_shape=(height, width, input_shape[2]), input_tensor=x, alpha=alpha,
-        include_top=False, weights=None, pooling="avg",
+        input_shape=(height, width, input_shape[2]),
+        input_tensor=x,
+        alpha=alpha,
+        include_top=False,
+        weights=None,
+        pooling="avg",
     )
     logits = keras.layers.Dense(num_classes, name="logits")(backbone.output)
     return keras.Model(inputs, logits, name=name)

@@ -14,8 +14,13 @@ _WEIGHT_DECAY = 1e-4
 def conv_bn(x, filters, kernel_size, strides, name, relu=True, weight_decay=_WEIGHT_DECAY):
     """Conv (no bias) + BatchNorm (+ ReLU): the unit every teacher here is made of."""
     x = keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=False,
-        kernel_initializer="he_normal", kernel_regularizer=keras.regularizers.l2(weight_decay),
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.l2(weight_decay),
         name=f"{name}_conv",
     )(x)
     x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
@@ -37,9 +42,7 @@ def basic_block(x, filters, strides, name):
 
 def classifier_head(x, num_classes):
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.layers.Dense(
-        num_classes, kernel_regularizer=keras.regularizers.l2(_WEIGHT_DECAY), name="logits"
-    )(x)
+    return keras.layers.Dense(num_classes, kernel_regularizer=keras.regularizers.l2(_WEIGHT_DECAY), name="logits")(x)
 
 
 def build_resnet20(input_shape, num_classes, width_multiplier=1.0, blocks_per_stage=3, name="resnet20"):

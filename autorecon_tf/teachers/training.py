@@ -61,7 +61,12 @@ class ProgressRecorder(keras.callbacks.Callback):
         self.print_every = print_every
         self.path = path
         self.images_per_epoch = images_per_epoch
-        self.state = _read_json(path) or {"epochs_done": 0, "elapsed_seconds": 0.0, "epoch_seconds": [], "resumed_at": []}
+        self.state = _read_json(path) or {
+            "epochs_done": 0,
+            "elapsed_seconds": 0.0,
+            "epoch_seconds": [],
+            "resumed_at": [],
+        }
         self._first_epoch = True
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -75,7 +80,10 @@ class ProgressRecorder(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) % self.print_every == 0:
             seconds = time.time() - self._start
-            print(f"  step {batch + 1}: {seconds:.0f} s, loss={float((logs or {}).get('loss', float('nan'))):.4f}", flush=True)
+            print(
+                f"  step {batch + 1}: {seconds:.0f} s, loss={float((logs or {}).get('loss', float('nan'))):.4f}",
+                flush=True,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.time() - self._start
@@ -84,13 +92,18 @@ class ProgressRecorder(keras.callbacks.Callback):
         self.state["epoch_seconds"].append(seconds)
         self.state["last_logs"] = {k: float(v) for k, v in (logs or {}).items()}
         atomic.write_json(self.path, self.state)
-        print(f"epoch {epoch + 1}: {seconds:.0f} s, {self.images_per_epoch / seconds:.0f} images/s, "
-              + ", ".join(f"{k}={float(v):.4f}" for k, v in (logs or {}).items()), flush=True)
+        print(
+            f"epoch {epoch + 1}: {seconds:.0f} s, {self.images_per_epoch / seconds:.0f} images/s, "
+            + ", ".join(f"{k}={float(v):.4f}" for k, v in (logs or {}).items()),
+            flush=True,
+        )
 
 
 def _learning_rate(config, steps_per_epoch):
     total = max(1, config.epochs * steps_per_epoch)
-    return keras.optimizers.schedules.CosineDecay(config.learning_rate, total, alpha=config.get("final_lr_fraction", 0.0))
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, total, alpha=config.get("final_lr_fraction", 0.0)
+    )
 
 
 def _optimizer(config, steps_per_epoch):
@@ -100,7 +113,9 @@ def _optimizer(config, steps_per_epoch):
 def load_split(config):
     """The dataset, its preprocessing and fixed train/validation/test arrays for ``config``."""
     data = load_dataset(config.dataset, config.get("data_dir") or None)
-    (x_train, y_train), (x_val, y_val) = pipeline.split_validation(data.x_train, data.y_train, config.validation_size, seed=0)
+    (x_train, y_train), (x_val, y_val) = pipeline.split_validation(
+        data.x_train, data.y_train, config.validation_size, seed=0
+    )
     if config.get("train_subset"):
         x_train, y_train = x_train[: config.train_subset], y_train[: config.train_subset]
     preprocessing = pipeline.fit_preprocessing(x_train, config.pad_to)
@@ -132,8 +147,14 @@ def train_teacher(config, workdir):
         metrics=["accuracy"],
     )
     train = pipeline.train_dataset(
-        x_train, y_train, preprocessing, config.batch_size, augment=config.augment,
-        crop_padding=config.crop_padding, flip=config.flip, seed=config.seed,
+        x_train,
+        y_train,
+        preprocessing,
+        config.batch_size,
+        augment=config.augment,
+        crop_padding=config.crop_padding,
+        flip=config.flip,
+        seed=config.seed,
     )
     validation = pipeline.eval_dataset(x_val, y_val, preprocessing) if len(x_val) else None
     progress = ProgressRecorder(os.path.join(workdir, PROGRESS_FILE), steps_per_epoch * config.batch_size)
@@ -142,8 +163,11 @@ def train_teacher(config, workdir):
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
         progress,
     ]
-    print(f"Training {config.architecture} on {data.name}: {len(x_train)} images, input {input_shape}, "
-          f"{config.epochs} epochs of {steps_per_epoch} steps", flush=True)
+    print(
+        f"Training {config.architecture} on {data.name}: {len(x_train)} images, input {input_shape}, "
+        f"{config.epochs} epochs of {steps_per_epoch} steps",
+        flush=True,
+    )
     model.fit(train, epochs=config.epochs, validation_data=validation, callbacks=callbacks, verbose=0)
     test = evaluate_model(model, data.x_test, data.y_test, preprocessing)
     val = evaluate_model(model, x_val, y_val, preprocessing) if len(x_val) else {}
@@ -162,7 +186,9 @@ def train_teacher(config, workdir):
         "epochs": int(config.epochs),
         "train_images": int(len(x_train)),
         "wall_time_seconds": float(progress.state["elapsed_seconds"]),
-        "train_images_per_second": float(steps_per_epoch * config.batch_size / np.median(epoch_seconds)) if epoch_seconds else None,
+        "train_images_per_second": float(steps_per_epoch * config.batch_size / np.median(epoch_seconds))
+        if epoch_seconds
+        else None,
         "resumed_at_epochs": progress.state["resumed_at"],
         "config": config_dict(config),
         "versions": package_versions(),

@@ -1,0 +1,190 @@
+"""The export graph: the student plus 8-bit fake-quants on the tensors GDFQ leaves float.
+
+GDFQ quantizes weights and ReLU outputs only. A fully-integer .tflite also needs
+int8 ranges for the other tensors that reach a kernel boundary: the input image,
+BatchNorm outputs entering a residual Add, Add outputs not followed by a
+quantized ReLU, pooling outputs and the logits. Given a model with fake-quants
+on *some* tensors plus a representative dataset, the TF 2.21 converter does
+convert, but produced wrong int8 arithmetic for Conv -> BN -> Add (the folded
+BN's bias scale disagreed with its kernel; on a tiny ResNet the Keras/LiteRT
+top-1 agreement was 58%). The fully fake-quantized graph is the path the
+converter is built for (TFMOT's default scheme produces it), so export adds
+8-bit fake-quants on exactly those tensors, with ranges measured here:
+
+* min/max of the tensor over the calibration images (generated or noise: the
+  tool is data-free);
+* for a BatchNorm output, unioned with ``beta +- 4 |gamma|`` per channel: under
+  the teacher's training data a BN output is roughly N(beta, gamma^2), so the BN
+  statistics give a data-free range that noise images cannot.
+
+Tensors that the converter fuses away are left alone: a Conv/Dense output
+feeding its BatchNorm (folded), and any tensor consumed only by quantized ReLUs
+(the ReLU and its a-bit fake-quant are fused into the producer). The added
+fake-quants are TFMOT ``QuantizeLayer(FixedQuantizer)`` layers, used only in
+this trace; the Keras student itself is not changed (its ranges are read with
+``static_ranges``, never updated).
+"""
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
+
+from autorecon_tf.compat import keras, tf
+from autorecon_tf.quantization.student import activation_quantizers, quantize_wrappers, static_ranges
+
+BN_RANGE_SIGMAS = 4.0
+INPUT = "__input__"
+
+
+def _consumers(config):
+    consumers = {}
+    for entry in config["layers"]:
+        for node in entry["inbound_nodes"]:
+            for inbound in node:
+                consumers.setdefault(inbound[0], []).append(entry["name"])
+    return consumers
+
+
+def float_boundaries(student):
+    """Names of the layers whose (float) output needs an int8 range in the .tflite."""
+    config = student.get_config()
+    consumers = _consumers(config)
+    quantized = {name.split("/")[0] for name, _, _ in activation_quantizers(student)}
+    weight_layers = {wrapper.name for wrapper in quantize_wrappers(student) if wrapper._weight_vars}
+    outputs = {entry[0] for entry in config["output_layers"]}
+    boundaries = []
+    for entry in config["layers"]:
+        name = entry["name"]
+        users = consumers.get(name, [])
+        layer = student.get_layer(name)
+        if name in quantized or isinstance(layer, keras.layers.InputLayer):
+            continue
+        if name not in outputs and users and all(user in quantized for user in users):
+            continue  # fused into the producer with the ReLU's a-bit range
+        if (
+            name in weight_layers
+            and users
+            and all(isinstance(student.get_layer(user), keras.layers.BatchNormalization) for user in users)
+        ):
+            continue  # BatchNorm is folded into the conv
+        boundaries.append(name)
+    return boundaries
+
+
+def _bn_range(layer):
+    gamma = layer.gamma.numpy() if layer.gamma is not None else 1.0
+    beta = layer.beta.numpy() if layer.beta is not None else 0.0
+    spread = BN_RANGE_SIGMAS * np.abs(gamma)
+    return float(np.min(beta - spread)), float(np.max(beta + spread))
+
+
+def measure_ranges(student, names, images, batch_size=64):
+    """``{name: (min, max)}`` of the outputs of ``names`` (and of the input) on ``images``."""
+    image, tensors = _rebuild(student, ranges={})
+    probe = keras.Model(image, [image] + [tensors[name] for name in names])
+    low = np.full(len(names) + 1, np.inf)
+    high = np.full(len(names) + 1, -np.inf)
+    with static_ranges(student):
+        for start in range(0, len(images), batch_size):
+            values = probe(images[start : start + batch_size], training=False)
+            low = np.minimum(low, [float(tf.reduce_min(v)) for v in values])
+            high = np.maximum(high, [float(tf.reduce_max(v)) for v in values])
+    ranges = {INPUT: (low[0], high[0])}
+    for index, name in enumerate(names, start=1):
+        lo, hi = low[index], high[index]
+        layer = student.get_layer(name)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            bn_lo, bn_hi = _bn_range(layer)
+            lo, hi = min(lo, bn_lo), max(hi, bn_hi)
+        ranges[name] = (lo, hi)
+    _bound_pool_and_dense(student, ranges)
+    return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
+
+
+_POOLING = (
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.MaxPooling2D,
+)
+
+
+def _producer_range(student, name, ranges, producers):
+    (producer,) = producers[name]
+    if producer in ranges:
+        return ranges[producer]
+    for quantized_name, _, variables in activation_quantizers(student):
+        if quantized_name == producer:
+            return float(variables["min"].numpy()), float(variables["max"].numpy())
+    return None
+
+
+def _bound_pool_and_dense(student, ranges):
+    """Replaces measured ranges by guaranteed bounds where the inputs' ranges give one.
+
+    Noise images say little about real pooled features and logits (a trained
+    classifier's real logits are far larger than on noise), and a clipped logit
+    turns the top classes into ties. A pooling output lies inside its input's
+    range; a Dense output lies inside the interval bound of its kernel over
+    that range. Both are data-free and never clip.
+    """
+    producers = {
+        entry["name"]: [inbound[0] for inbound in entry["inbound_nodes"][0]]
+        for entry in student.get_config()["layers"]
+        if entry["inbound_nodes"]
+    }
+    for name in [n for n in ranges if n in producers]:
+        layer = student.get_layer(name)
+        inner = getattr(layer, "layer", layer)
+        source = _producer_range(student, name, ranges, producers)
+        if source is None:
+            continue
+        if isinstance(inner, _POOLING):
+            ranges[name] = source
+        elif isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear:
+            kernel = np.asarray(layer.weights[0].numpy() if layer is inner else _kernel(layer), np.float64)
+            bias = inner.bias.numpy() if inner.use_bias else 0.0
+            low, high = source
+            lows = bias + np.sum(np.minimum(kernel * low, kernel * high), axis=0)
+            highs = bias + np.sum(np.maximum(kernel * low, kernel * high), axis=0)
+            ranges[name] = (float(np.min(lows)), float(np.max(highs)))
+
+
+def _kernel(wrapper):
+    """The fake-quantized kernel a Dense wrapper computes with."""
+    weight, quantizer, variables = wrapper._weight_vars[0]
+    return quantizer(weight, training=False, weights=variables).numpy()
+
+
+def _fake_quant(name, value_range):
+    quantizer = tfmot.quantization.keras.quantizers.FixedQuantizer(
+        num_bits=8, init_min=value_range[0], init_max=value_range[1], narrow_range=False
+    )
+    return QuantizeLayer(quantizer, name=f"export_fq_{name}")
+
+
+def _rebuild(student, ranges):
+    """Re-calls the student's layers (shared weights) on a new input, inserting fake-quants for ``ranges``."""
+    config = student.get_config()
+    image = keras.Input(shape=student.inputs[0].shape[1:], name="image")
+    input_name = config["input_layers"][0][0]
+    tensors = {input_name: _fake_quant("input", ranges[INPUT])(image) if INPUT in ranges else image}
+    for entry in config["layers"]:
+        name = entry["name"]
+        if name == input_name:
+            continue
+        (node,) = entry["inbound_nodes"]  # the teachers here call every layer once
+        inputs = [tensors[inbound[0]] for inbound in node]
+        kwargs = node[0][3] if len(node[0]) > 3 else {}
+        output = student.get_layer(name)(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
+        if name in ranges:
+            output = _fake_quant(name, ranges[name])(output)
+        tensors[name] = output
+    return image, tensors
+
+
+def build_export_model(student, ranges):
+    """The student with 8-bit fake-quants on the tensors of ``ranges`` (see the module docstring)."""
+    image, tensors = _rebuild(student, ranges)
+    outputs = [tensors[entry[0]] for entry in student.get_config()["output_layers"]]
+    return keras.Model(image, outputs[0] if len(outputs) == 1 else outputs, name=f"{student.name}_export")

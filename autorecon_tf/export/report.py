@@ -1,0 +1,134 @@
+"""The whole export of a student: .tflite files, parity, grids, sizes and latencies, as one report.
+
+``tools/export_tflite.py`` and the demo call :func:`export_run`, which calls :func:`export_student`; it
+writes ``student.tflite`` (int8), ``teacher_float32.tflite`` beside it and
+returns the report dict that the tool stores as ``export_report.json``.
+"""
+
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+from autorecon_tf.errors import UserError
+from autorecon_tf.export.grid_check import check_grids
+from autorecon_tf.export.parity import convert_float, keras_logits, measure_latency, parity_report
+from autorecon_tf.export.tflite import convert_student, noise_images
+from autorecon_tf.quantization.student import activation_quantizers, is_quantized_student, student_bits
+from autorecon_tf.utils.atomic import write_bytes, write_json
+
+
+def generated_images(generator, num_classes, count, seed=0):
+    """Images from a saved generator (contract: inputs [z, y]) for data-free calibration."""
+    rng = np.random.default_rng(seed)
+    latent_dim = int(generator.inputs[0].shape[-1])
+    z = rng.standard_normal((count, latent_dim)).astype("float32")
+    y = rng.integers(0, num_classes, count).astype("int32")
+    return np.asarray(generator([z, y], training=False), dtype=np.float32)
+
+
+def check_student(student, path):
+    if not is_quantized_student(student):
+        raise UserError(
+            f"{path!r} is not a quantized student (no autorecon_tf quantizers): export the output of compress"
+        )
+
+
+def export_student(
+    student,
+    teacher,
+    out_path,
+    calibration_images,
+    eval_images=None,
+    eval_labels=None,
+    int8_io=False,
+    latency_runs=200,
+    latency_threads=1,
+    grid_images=256,
+):
+    """Converts, writes and measures; returns the report (see the module docstring)."""
+    check_student(student, out_path)
+    weight_bits, activation_bits = student_bits(student)
+    start = time.time()
+    student_bytes, ranges = convert_student(student, calibration_images, int8_io=int8_io)
+    write_bytes(out_path, student_bytes)
+    teacher_path = os.path.join(os.path.dirname(os.path.abspath(out_path)), "teacher_float32.tflite")
+    write_bytes(teacher_path, convert_float(teacher))
+    grid_source = eval_images if eval_images is not None else calibration_images
+    report = {
+        "student_tflite": os.path.abspath(out_path),
+        "teacher_tflite": teacher_path,
+        "weight_bits": weight_bits,
+        "activation_bits": activation_bits,
+        "int8_io": bool(int8_io),
+        "conversion_seconds": round(time.time() - start, 1),
+        "size_bytes": {"student_int8": os.path.getsize(out_path), "teacher_float32": os.path.getsize(teacher_path)},
+        "export_ranges": {name: list(value) for name, value in ranges.items()},
+        "grid_check": check_grids(
+            out_path, weight_bits, activation_bits, grid_source[:grid_images], len(activation_quantizers(student))
+        ),
+        "latency": {
+            "student_int8": measure_latency(out_path, runs=latency_runs, num_threads=latency_threads),
+            "teacher_float32": measure_latency(teacher_path, runs=latency_runs, num_threads=latency_threads),
+        },
+    }
+    if eval_images is not None:
+        report["parity"] = parity_report(student, out_path, eval_images, eval_labels)
+        teacher_logits = keras_logits(teacher, eval_images)
+        report["teacher_keras_top1"] = float(np.mean(np.argmax(teacher_logits, 1) == np.asarray(eval_labels)))
+        report["teacher_tflite_top1"] = parity_report(teacher, teacher_path, eval_images, eval_labels)["tflite_top1"]
+    return report
+
+
+def calibration_set(source, count, input_shape, num_classes, generator=None, seed=0):
+    if source == "noise":
+        return noise_images(input_shape, count, seed)
+    if source == "generator":
+        if generator is None:
+            raise UserError("calibration.source='generator' needs --generator path/to/generator.keras")
+        return generated_images(generator, num_classes, count, seed)
+    raise UserError(f"calibration.source={source!r} is not supported: use 'noise' or 'generator'")
+
+
+def evaluation_set(teacher, config, data_dir=None):
+    """Normalised real test images and labels for the parity report (None, None without a dataset)."""
+    from autorecon_tf.data.datasets import load_dataset
+
+    name = config.evaluation.dataset or teacher.info.get("dataset")
+    if not name:
+        logging.warning("no dataset in teacher.json and none configured: skipping the parity report")
+        return None, None
+    data = load_dataset(name, data_dir)
+    limit = config.evaluation.limit or len(data.x_test)
+    return teacher.preprocessing(data.x_test[:limit]).numpy(), data.y_test[:limit]
+
+
+def export_run(student_path, teacher_path, out_path, config, generator_path=None, data_dir=None):
+    """What tools/export_tflite.py does: load, calibrate, convert, measure, write export_report.json."""
+    from autorecon_tf.teachers.loader import load_keras_model, load_teacher
+
+    student = load_keras_model(student_path, what="student")
+    check_student(student, student_path)
+    teacher = load_teacher(teacher_path)
+    generator = load_keras_model(generator_path, what="generator") if generator_path else None
+    source = "generator" if generator is not None else config.calibration.source
+    calibration = calibration_set(
+        source, config.calibration.count, teacher.input_shape, teacher.num_classes, generator, config.seed
+    )
+    eval_images, eval_labels = evaluation_set(teacher, config, data_dir)
+    report = export_student(
+        student,
+        teacher.model,
+        out_path,
+        calibration,
+        eval_images,
+        eval_labels,
+        int8_io=config.export.int8_io,
+        latency_runs=config.latency.runs,
+        latency_threads=config.latency.threads,
+        grid_images=config.evaluation.grid_images,
+    )
+    report.update(student=os.path.abspath(student_path), calibration_source=source, config=config.to_dict())
+    write_json(os.path.join(os.path.dirname(os.path.abspath(out_path)), "export_report.json"), report)
+    return report

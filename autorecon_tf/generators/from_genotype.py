@@ -1,0 +1,97 @@
+"""Builds the discovered generator, as a flat functional Keras model, from a genotype.
+
+The builder reads only the :class:`~autorecon_tf.search_space.genotype.Genotype`
+(the JSON hand-off from the search), so stage 2 never needs the supernet. It
+mirrors :class:`~autorecon_tf.supernet.GeneratorSupernet` with one op per edge:
+
+    z * Embedding(y) -> Dense -> reshape to ceil(H/8) x ceil(W/8) -> BN
+    -> 3 searched blocks (x2 resolution each; "none" edges dropped, a node sums its edges)
+    -> BN -> LeakyReLU(0.2) -> Conv3x3(C) -> centre crop to (H, W) -> tanh -> BN(no affine)
+
+Block widths are ``base_channels`` times the channel scale s of paper Table 3.
+The default base widths (128, 64, 32) follow GDFQ's generator (128 then 64
+channels) and halve again for the third block, which runs at full resolution;
+the search itself may use narrower widths (recorded in the genotype's metadata).
+Each op is unrolled layer by layer (no nested models), so the generator is an
+ordinary functional model that saves, loads, quantizes and exports like any other.
+"""
+
+from autorecon_tf.compat import keras
+from autorecon_tf.errors import UserError
+from autorecon_tf.search_space.macro import NUM_BLOCKS, incoming_edges, initial_size
+from autorecon_tf.search_space.ops import NEGATIVE_SLOPE, OPS, ZERO_OPS
+from autorecon_tf.supernet.generator_supernet import crop_amounts
+
+BASE_CHANNELS = (128, 64, 32)
+
+
+def _apply_op(op, channels, name, inputs):
+    outputs = inputs
+    for layer in OPS[op](channels, name=name).layers:
+        outputs = layer(outputs)
+    return outputs
+
+
+def _block(genotype, block, channels, first, previous):
+    nodes = {1: first}
+    for node in range(2, 6):
+        terms = []
+        for edge in incoming_edges(block, node):
+            op = genotype.op(edge.name)
+            if op in ZERO_OPS:
+                continue
+            source = nodes if edge.source[0] == block else previous
+            terms.append(_apply_op(op, channels, edge.name, source[edge.source[1]]))
+        nodes[node] = terms[0] if len(terms) == 1 else keras.layers.Add(name=f"B{block}_N{node}")(terms)
+    return nodes
+
+
+def _head(features, image_shape, init_size):
+    height, width, image_channels = image_shape
+    x = keras.layers.BatchNormalization(name="head_bn")(features)
+    x = keras.layers.LeakyReLU(NEGATIVE_SLOPE, name="head_act")(x)
+    x = keras.layers.Conv2D(image_channels, 3, padding="same", name="head_conv")(x)
+    x = keras.layers.Cropping2D(
+        (crop_amounts(8 * init_size[0], height), crop_amounts(8 * init_size[1], width)), name="crop"
+    )(x)
+    x = keras.layers.Activation("tanh", name="tanh")(x)
+    return keras.layers.BatchNormalization(center=False, scale=False, name="output_bn")(x)
+
+
+def build_generator_from_genotype(genotype, channel_scale=1.0, base_channels=BASE_CHANNELS, name="searched_generator"):
+    """The generator a genotype describes: functional ``[z, y] -> images`` in the teacher's input shape.
+
+    Args:
+        genotype: a ``Genotype`` (e.g. from ``load_genotype``).
+        channel_scale: the channel scale s; block widths are ``round(s * base_channels)``.
+        base_channels: block widths at s = 1.
+        name: model name.
+
+    Example:
+        genotype = load_genotype("runs/search/genotype.json", teacher.input_shape, teacher.num_classes)
+        generator = build_generator_from_genotype(genotype, channel_scale=1.0)
+        images = generator([tf.random.normal([8, genotype.latent_dim]), tf.zeros([8], tf.int32)], training=True)
+    """
+    if channel_scale <= 0 or len(base_channels) != NUM_BLOCKS:
+        raise UserError(
+            f"channel_scale={channel_scale} must be > 0 and base_channels {tuple(base_channels)} must give {NUM_BLOCKS} widths"
+        )
+    widths = [max(1, round(channels * channel_scale)) for channels in base_channels]
+    height, width, _ = genotype.input_shape
+    init_size = initial_size(height, width)
+    noise = keras.Input(shape=(genotype.latent_dim,), name="z")
+    labels = keras.Input(shape=(), dtype="int32", name="y")
+    embedded = keras.layers.Embedding(genotype.num_classes, genotype.latent_dim, name="label_embedding")(labels)
+    x = keras.layers.Multiply(name="condition")([embedded, noise])
+    x = keras.layers.Dense(init_size[0] * init_size[1] * widths[0], name="project")(x)
+    x = keras.layers.Reshape((*init_size, widths[0]), name="reshape")(x)
+    first, previous = keras.layers.BatchNormalization(name="stem_bn")(x), {}
+    for block in range(1, NUM_BLOCKS + 1):
+        previous = _block(genotype, block, widths[block - 1], first, previous)
+        first = previous[5]
+    return keras.Model([noise, labels], _head(first, genotype.input_shape, init_size), name=name)
+
+
+def custom_objects():
+    """The searched generator uses only built-in layers."""
+    return {}

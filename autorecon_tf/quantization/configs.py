@@ -1,0 +1,86 @@
+"""The one TFMOT ``QuantizeConfig`` of the project: a row of the scheme's table, bound to bit widths.
+
+A :class:`LayerQuantizeConfig` says which weight attributes of a layer get a
+:class:`~autorecon_tf.quantization.quantizers.WeightQuantizer`, which activation
+attributes (a fused ReLU of a Conv2D/Dense) and whether the layer output (a ReLU
+layer) get an :class:`~autorecon_tf.quantization.quantizers.ActivationQuantizer`.
+The scheme (:mod:`autorecon_tf.quantization.scheme`) decides this per layer;
+this class only carries it out and serialises it with the model.
+"""
+
+import tensorflow_model_optimization as tfmot
+
+from autorecon_tf.compat import keras
+from autorecon_tf.quantization.quantizers import ActivationQuantizer, WeightQuantizer
+
+
+@keras.utils.register_keras_serializable(package="autorecon_tf")
+class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """Quantizes the named weights, activations and/or the output of one layer.
+
+    Args:
+      weight_attrs: names of weight attributes (``"kernel"``, ``"depthwise_kernel"``).
+      activation_attrs: names of activation attributes quantized after the
+        activation (only given for ReLU activations).
+      quantize_output: quantize the layer's output (ReLU layers).
+      weight_bits: weight bit width, 2..8.
+      activation_bits: activation bit width, 2..8.
+      momentum: EMA momentum of the activation ranges.
+    """
+
+    def __init__(
+        self,
+        weight_attrs=(),
+        activation_attrs=(),
+        quantize_output=False,
+        weight_bits=8,
+        activation_bits=8,
+        momentum=0.9,
+    ):
+        self.weight_attrs = tuple(weight_attrs)
+        self.activation_attrs = tuple(activation_attrs)
+        self.quantize_output = bool(quantize_output)
+        self.weight_bits = int(weight_bits)
+        self.activation_bits = int(activation_bits)
+        self.momentum = float(momentum)
+
+    def get_weights_and_quantizers(self, layer):
+        return [
+            (getattr(layer, attr), WeightQuantizer(self.weight_bits, depthwise=attr == "depthwise_kernel"))
+            for attr in self.weight_attrs
+        ]
+
+    def get_activations_and_quantizers(self, layer):
+        return [
+            (getattr(layer, attr), ActivationQuantizer(self.activation_bits, self.momentum))
+            for attr in self.activation_attrs
+        ]
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        for attr, weight in zip(self.weight_attrs, quantize_weights, strict=True):
+            setattr(layer, attr, weight)
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        for attr, activation in zip(self.activation_attrs, quantize_activations, strict=True):
+            setattr(layer, attr, activation)
+
+    def get_output_quantizers(self, layer):
+        if self.quantize_output:
+            return [ActivationQuantizer(self.activation_bits, self.momentum)]
+        return []
+
+    def get_config(self):
+        return {
+            "weight_attrs": list(self.weight_attrs),
+            "activation_attrs": list(self.activation_attrs),
+            "quantize_output": self.quantize_output,
+            "weight_bits": self.weight_bits,
+            "activation_bits": self.activation_bits,
+            "momentum": self.momentum,
+        }
+
+    def __eq__(self, other):
+        return isinstance(other, LayerQuantizeConfig) and self.get_config() == other.get_config()
+
+    def __ne__(self, other):
+        return not self.__eq__(other)

@@ -1,0 +1,182 @@
+"""The low-bit student: a TFMOT QAT copy of the teacher, plus the controls GDFQ needs.
+
+``build_student`` annotates the teacher's layers following the scheme's table
+(:mod:`autorecon_tf.quantization.scheme`) and calls TFMOT's ``quantize_apply``,
+which clones the functional graph with the teacher's weights and wraps the
+annotated layers in ``QuantizeWrapperV2``. The teacher is never modified.
+
+GDFQ's schedule then needs three things the Keras ``training`` flag cannot give:
+``set_range_update`` (activation ranges update during warm-up, frozen after,
+while BatchNorm stays in inference mode throughout), ``effective_weights`` (the
+fake-quantized kernels, to check the grids) and ``static_ranges`` (used by
+export: trace without the range-update ops).
+"""
+
+import contextlib
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+
+from autorecon_tf.compat import keras
+from autorecon_tf.errors import UserError
+from autorecon_tf.quantization.quantizers import ActivationQuantizer
+from autorecon_tf.quantization.scheme import get_scheme
+
+MIN_BITS, MAX_BITS = 2, 8
+
+
+def check_bits(value, what):
+    """Returns ``value`` if it is an int bit width in 2..8, else raises a one-line UserError."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or not MIN_BITS <= value <= MAX_BITS
+    ):
+        raise UserError(f"{what}={value!r} is not supported: give an integer bit width from {MIN_BITS} to {MAX_BITS}")
+    return int(value)
+
+
+def _weight_layers(model, registry):
+    return [layer for layer in model.layers if registry.policy(layer).weights]
+
+
+def _check_model(model):
+    if not isinstance(model, keras.Model) or not (isinstance(model, keras.Sequential) or model._is_graph_network):
+        raise UserError(f"cannot quantize {type(model).__name__}: give a functional or Sequential Keras model")
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            raise UserError(f"layer {layer.name!r} is a nested model, which TFMOT cannot quantize: flatten the teacher")
+        if isinstance(layer, tfmot.quantization.keras.QuantizeWrapper):
+            raise UserError(f"model {model.name!r} is already quantized (layer {layer.name!r}): give the float teacher")
+
+
+def build_student(teacher_model, weight_bits, activation_bits, scheme="gdfq", quantize_first_last=True):
+    """Builds the QAT student of ``teacher_model`` (weights copied; the teacher is untouched).
+
+    Args:
+      teacher_model: a functional (or Sequential) Keras classifier.
+      weight_bits, activation_bits: integer bit widths, 2..8, set independently.
+      scheme: name of the quantization scheme; only ``"gdfq"`` (see ``scheme.py``).
+      quantize_first_last: also quantize the weights of the first and the last
+        weight layer (GDFQ does); activations are placed the same either way.
+
+    Returns:
+      A functional ``keras.Model`` with the teacher's inputs and outputs. Its
+      activation ranges start empty and update while ``range_update`` is on
+      (the default); see :func:`set_range_update`.
+
+    Example:
+      >>> student = build_student(teacher, weight_bits=4, activation_bits=4)
+    """
+    weight_bits = check_bits(weight_bits, "weight_bits")
+    activation_bits = check_bits(activation_bits, "activation_bits")
+    _check_model(teacher_model)
+    quantize_scheme = get_scheme(scheme, weight_bits, activation_bits)
+    registry = quantize_scheme.get_quantize_registry()
+    weight_layers = _weight_layers(teacher_model, registry)
+    float_weights = set() if quantize_first_last else {weight_layers[0].name, weight_layers[-1].name}
+    annotated = []
+
+    def annotate(layer):
+        config = registry.get_quantize_config(layer, quantize_weights=layer.name not in float_weights)
+        if config is None:
+            return layer
+        annotated.append(layer.name)
+        return tfmot.quantization.keras.quantize_annotate_layer(layer, quantize_config=config)
+
+    with tfmot.quantization.keras.quantize_scope(custom_objects()):
+        annotated_model = keras.models.clone_model(teacher_model, clone_function=annotate)
+        if not annotated:
+            raise UserError(f"model {teacher_model.name!r} has no Conv2D, Dense or ReLU layer to quantize")
+        student = tfmot.quantization.keras.quantize_apply(annotated_model, quantize_scheme)
+    _match_saved_layout(student)
+    return student
+
+
+def _match_saved_layout(student):
+    """Makes each wrapper list its own variables as it will after ``load_model``.
+
+    ``QuantizeWrapperV2.build`` on an already built layer (what ``quantize_apply``
+    does) lists the inner layer's weights in the wrapper too, once more than a
+    wrapper rebuilt by ``load_model`` does, so the ``.keras`` format refuses to
+    load ("expected 2 variables, but received 3"). The inner weights stay
+    reachable through ``wrapper.layer``; ``trainable_weights`` is unchanged.
+    """
+    for wrapper in quantize_wrappers(student):
+        wrapper._trainable_weights = [weight for weight, _, _ in wrapper._weight_vars]
+
+
+def custom_objects():
+    from autorecon_tf.quantization import custom_objects as objects
+
+    return objects()
+
+
+def quantize_wrappers(model):
+    """The ``QuantizeWrapper`` layers of ``model``, in graph order."""
+    return [layer for layer in model.layers if isinstance(layer, tfmot.quantization.keras.QuantizeWrapper)]
+
+
+def activation_quantizers(model):
+    """``(name, quantizer, variables)`` for every activation quantizer of ``model``."""
+    found = []
+    for wrapper in quantize_wrappers(model):
+        for quantizer in wrapper._output_quantizers or []:
+            found.append((wrapper.name, quantizer, wrapper._output_quantizer_vars))
+        for activation in wrapper._quantize_activations:
+            if isinstance(activation.quantizer, ActivationQuantizer) and activation._should_post_quantize():
+                found.append((f"{wrapper.name}/activation", activation.quantizer, activation._post_activation_vars))
+    return [entry for entry in found if isinstance(entry[1], ActivationQuantizer)]
+
+
+def is_quantized_student(model):
+    """True if ``model`` holds at least one of this project's quantizers."""
+    return any(wrapper._weight_vars or activation_quantizers(model) for wrapper in quantize_wrappers(model))
+
+
+def set_range_update(student, enabled):
+    """Switches the EMA update of every activation range on or off (works in traced tf.functions)."""
+    for _, _, variables in activation_quantizers(student):
+        variables["range_update"].assign(bool(enabled))
+
+
+def activation_ranges(student):
+    """``{name: (min, max)}``: the current EMA range of every activation quantizer."""
+    return {name: (float(v["min"].numpy()), float(v["max"].numpy())) for name, _, v in activation_quantizers(student)}
+
+
+def effective_weights(student):
+    """``{layer name: fake-quantized kernel (numpy)}`` for every quantized weight of ``student``."""
+    result = {}
+    for wrapper in quantize_wrappers(student):
+        for weight, quantizer, variables in wrapper._weight_vars:
+            key = wrapper.layer.name if len(wrapper._weight_vars) == 1 else f"{wrapper.layer.name}/{weight.name}"
+            result[key] = quantizer(weight, training=False, weights=variables).numpy()
+    return result
+
+
+@contextlib.contextmanager
+def static_ranges(student):
+    """Within the block, traces of ``student`` read the activation ranges without update ops.
+
+    Export uses it: a .tflite has no variables to update, and the frozen range
+    becomes a constant. Eager calls and tf.functions traced outside the block
+    are unaffected.
+    """
+    quantizers = [quantizer for _, quantizer, _ in activation_quantizers(student)]
+    for quantizer in quantizers:
+        quantizer.static_ranges = True
+    try:
+        yield student
+    finally:
+        for quantizer in quantizers:
+            quantizer.static_ranges = False
+
+
+def student_bits(student):
+    """``(weight_bits, activation_bits)`` of a student (None where nothing is quantized)."""
+    weight_bits = {q.num_bits for w in quantize_wrappers(student) for _, q, _ in w._weight_vars}
+    activation_bits = {q.num_bits for _, q, _ in activation_quantizers(student)}
+    if len(weight_bits) > 1 or len(activation_bits) > 1:
+        raise UserError(f"student {student.name!r} mixes bit widths {sorted(weight_bits)}/{sorted(activation_bits)}")
+    return (next(iter(weight_bits), None), next(iter(activation_bits), None))

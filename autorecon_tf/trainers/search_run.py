@@ -1,0 +1,170 @@
+"""Runs a whole generator search from a config: what ``tools/search.py`` (and the demo) call.
+
+Artifacts in ``workdir``:
+
+- ``genotype.json``: the discovered architecture (atomic write), with metadata;
+- ``genotype.png``: the genotype drawn like the paper's Fig. 2;
+- ``alphas.png`` and ``alpha_history.json``: softmax(alpha) per edge and the mean
+  entropy after every epoch;
+- ``tensorboard/``: the trainer's metrics per epoch; ``checkpoints/``: one
+  ``tf.train.Checkpoint`` per finished epoch.
+
+Re-running the same command after a kill (even SIGKILL) restores the last
+checkpoint (supernet weights, alpha, both optimizers with their step counters,
+the epoch) and continues; the noise stream restarts at the step it had reached.
+"""
+
+import os
+import time
+
+from absl import logging
+
+from autorecon_tf.compat import keras, tf
+from autorecon_tf.errors import UserError
+from autorecon_tf.search_space.plots import plot_alpha_history, plot_genotype
+from autorecon_tf.supernet import GeneratorSupernet, TemperatureSchedule
+from autorecon_tf.teachers.loader import load_teacher
+from autorecon_tf.trainers.search_trainer import AlphaHistory, EpochCheckpoint, SearchTrainer, search_noise_dataset
+
+STRATEGIES = ("default", "mirrored")
+
+
+def make_strategy(name):
+    """``default`` (one device) or ``mirrored`` (all GPUs, else all logical CPUs, one replica each)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy()
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    raise UserError(f"--strategy={name!r} is unknown; choose one of {STRATEGIES}")
+
+
+def _check_config(config):
+    search = config.search
+    if search.batch_size < 2 or search.epochs < 1 or search.steps_per_epoch < 1:
+        raise UserError("config.search needs batch_size >= 2, epochs >= 1 and steps_per_epoch >= 1")
+    if not 0 <= search.warmup_epochs <= search.epochs:
+        raise UserError(f"config.search.warmup_epochs={search.warmup_epochs} must lie in [0, epochs={search.epochs}]")
+    if search.weight_steps < 1 or search.arch_steps < 1:
+        raise UserError("config.search.weight_steps (T1) and arch_steps (V1) must be >= 1")
+
+
+def build_search(config, teacher):
+    """The supernet and the compiled trainer for ``config`` (call inside the strategy scope)."""
+    supernet = GeneratorSupernet(
+        teacher.input_shape,
+        teacher.num_classes,
+        latent_dim=config.supernet.latent_dim,
+        channels=tuple(config.supernet.channels),
+        gumbel_form=config.supernet.gumbel_form,
+        hard=config.supernet.hard,
+    )
+    total_steps = config.search.epochs * config.search.steps_per_epoch
+    schedule = TemperatureSchedule(
+        config.temperature.initial, config.temperature.final, total_steps, config.temperature.kind
+    )
+    trainer = SearchTrainer(
+        supernet,
+        teacher.model,
+        bns_weight=config.search.bns_weight,
+        weight_steps=config.search.weight_steps,
+        arch_steps=config.search.arch_steps,
+        temperature_schedule=schedule,
+        outputs_probabilities=teacher.outputs_probabilities,
+        arch_weight_decay=config.optimizer.arch_weight_decay,
+    )
+    optimizer = config.optimizer
+    # Legacy Adam: one fused update op per variable, which traces several times faster
+    # than the new optimizer's per-variable Python update for the supernet's ~150 variables.
+    trainer.compile(
+        weight_optimizer=keras.optimizers.legacy.Adam(optimizer.weight_learning_rate, beta_1=optimizer.weight_beta_1),
+        arch_optimizer=keras.optimizers.legacy.Adam(optimizer.arch_learning_rate, beta_1=optimizer.arch_beta_1),
+        run_eagerly=bool(config.run_eagerly),
+    )
+    return supernet, trainer
+
+
+def run_search(config, workdir, teacher_path=None, strategy="default"):
+    """Searches a generator for the teacher; writes the artifacts; returns the Genotype."""
+    _check_config(config)
+    teacher_path = teacher_path or config.teacher
+    if not teacher_path:
+        raise UserError("no teacher given: pass --teacher or set config.teacher")
+    os.makedirs(workdir, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(strategy)
+    with strategy.scope():
+        teacher = load_teacher(teacher_path)
+        supernet, trainer = build_search(config, teacher)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = tf.train.Checkpoint(
+            supernet=supernet,
+            weight_optimizer=trainer.weight_optimizer,
+            arch_optimizer=trainer.arch_optimizer,
+            epoch=epoch,
+        )
+        manager = tf.train.CheckpointManager(
+            checkpoint, os.path.join(workdir, "checkpoints"), config.search.max_to_keep
+        )
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).expect_partial()
+            print(f"Resuming the search from epoch {int(epoch.numpy())} ({manager.latest_checkpoint})", flush=True)
+    print(f"{teacher.summary()}; {strategy.num_replicas_in_sync} replica(s)", flush=True)
+    history_path = os.path.join(workdir, "alpha_history.json")
+    callbacks = [
+        AlphaHistory(supernet, history_path),
+        EpochCheckpoint(manager, epoch),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False, profile_batch=0),
+    ]
+    started = time.time()
+    phases = ((0, config.search.warmup_epochs, False), (config.search.warmup_epochs, config.search.epochs, True))
+    for first, last, train_architecture in phases:
+        first = max(first, int(epoch.numpy()))
+        if first >= last:
+            continue
+        trainer.set_train_architecture(train_architecture)
+        dataset = search_noise_dataset(
+            config.search.batch_size,
+            config.supernet.latent_dim,
+            teacher.num_classes,
+            config.search.weight_steps,
+            config.search.arch_steps,
+            seed=config.seed,
+            start_step=first * config.search.steps_per_epoch,
+        )
+        trainer.fit(
+            dataset,
+            epochs=last,
+            initial_epoch=first,
+            steps_per_epoch=config.search.steps_per_epoch,
+            callbacks=callbacks,
+            verbose=config.verbose,
+        )
+    logging.info("search loop took %.1f s", time.time() - started)
+    return write_results(supernet, config, teacher_path, workdir, history_path)
+
+
+def write_results(supernet, config, teacher_path, workdir, history_path):
+    """genotype.json, genotype.png and alphas.png from the supernet's current alpha."""
+    from autorecon_tf.trainers.search_trainer import load_alpha_history
+
+    history = load_alpha_history(history_path)
+    metadata = {
+        "teacher": os.path.abspath(teacher_path),
+        "config_preset": config.get("preset", ""),
+        "search_steps": config.search.epochs * config.search.steps_per_epoch,
+        "batch_size": config.search.batch_size,
+        "temperature": config.temperature.to_dict(),
+        "final_entropy": history[-1]["entropy"] if history else None,
+        "final_logs": history[-1]["logs"] if history else {},
+    }
+    genotype = supernet.derive_genotype(metadata)
+    genotype.save(os.path.join(workdir, "genotype.json"))
+    plot_genotype(genotype, os.path.join(workdir, "genotype.png"))
+    if history:
+        plot_alpha_history(history, os.path.join(workdir, "alphas.png"))
+    print(f"Wrote {os.path.join(workdir, 'genotype.json')} (Gumbel form {supernet.gumbel_form})", flush=True)
+    return genotype

@@ -1,0 +1,66 @@
+"""Size and single-thread batch-1 latency of the int8 student .tflite against the float32 teacher .tflite.
+
+    python benchmarks/bench_export.py --teacher runs/teacher_resnet20_fmnist/teacher.keras \
+        [--student runs/compress/student.keras] --bits 4 4 --runs 200 --out results/bench_export.json
+
+Without --student, a student is built from the teacher at --bits with noise-set
+ranges: latency and size do not depend on how well it was trained. Records
+numbers only; asserts nothing about time.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from autorecon_tf.export import convert_student, noise_images  # noqa: E402
+from autorecon_tf.export.parity import convert_float, measure_latency  # noqa: E402
+from autorecon_tf.quantization import build_student, set_range_update, student_bits  # noqa: E402
+from autorecon_tf.teachers.loader import load_keras_model, load_teacher  # noqa: E402
+from autorecon_tf.utils.atomic import write_bytes, write_json  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", required=True)
+    parser.add_argument("--student")
+    parser.add_argument("--bits", type=int, nargs=2, default=(4, 4), metavar=("W", "A"))
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="results/bench_export.json")
+    args = parser.parse_args()
+    teacher = load_teacher(args.teacher)
+    calibration = noise_images(teacher.input_shape, 128)
+    if args.student:
+        student = load_keras_model(args.student, what="student")
+    else:
+        student = build_student(teacher.model, *args.bits)
+        student(calibration, training=False)
+        set_range_update(student, False)
+    directory = tempfile.mkdtemp(prefix="bench_export_")
+    student_path, teacher_path = os.path.join(directory, "student.tflite"), os.path.join(directory, "teacher.tflite")
+    write_bytes(student_path, convert_student(student, calibration)[0])
+    write_bytes(teacher_path, convert_float(teacher.model))
+    weight_bits, activation_bits = student_bits(student)
+    result = {
+        "teacher": os.path.abspath(args.teacher),
+        "student": args.student,
+        "weight_bits": weight_bits,
+        "activation_bits": activation_bits,
+        "machine": platform.processor() or platform.machine(),
+        "size_bytes": {"student_int8": os.path.getsize(student_path), "teacher_float32": os.path.getsize(teacher_path)},
+        "latency": {
+            "student_int8": measure_latency(student_path, runs=args.runs, num_threads=args.threads),
+            "teacher_float32": measure_latency(teacher_path, runs=args.runs, num_threads=args.threads),
+        },
+    }
+    write_json(args.out, result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

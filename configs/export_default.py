@@ -1,0 +1,44 @@
+"""Export of a compressed student to a fully-integer .tflite, with parity, grid and latency report.
+
+Launch (from the repository root):
+
+    python tools/export_tflite.py --config configs/export_default.py:standard \
+        --student runs/compress/student.keras --teacher_dir runs/teacher --out runs/export/student.tflite
+
+``smoke`` evaluates parity on 500 test images and times 200 runs; ``standard``
+and ``full`` use the whole test set.
+"""
+
+import ml_collections
+
+PRESETS = ("smoke", "standard", "full")
+
+
+def get_config(arg=None):
+    preset = arg or "standard"
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: use one of {PRESETS}")
+    config = ml_collections.ConfigDict()
+    config.preset = preset
+    config.seed = 0
+
+    config.calibration = ml_collections.ConfigDict()
+    # Images that range the tensors GDFQ leaves float: "noise" (N(0, 1) in the
+    # normalised input space) or "generator" (needs --generator). Data-free either way.
+    config.calibration.source = "noise"
+    config.calibration.count = 256
+
+    config.export = ml_collections.ConfigDict()
+    config.export.int8_io = False
+
+    config.evaluation = ml_collections.ConfigDict()
+    config.evaluation.dataset = ""  # empty: the dataset recorded in teacher.json
+    config.evaluation.limit = 500 if preset == "smoke" else 0  # 0: the whole test set
+    config.evaluation.batch_size = 256
+    config.evaluation.grid_images = 256
+
+    config.latency = ml_collections.ConfigDict()
+    config.latency.runs = 200
+    config.latency.warmup = 20
+    config.latency.threads = 1
+    return config

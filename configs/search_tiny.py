@@ -1,0 +1,42 @@
+"""A tiny generator search for tests: 8x8 teachers, a narrow supernet, eager steps (no graph tracing).
+
+Launch (a teacher file is required, e.g. the tests' tiny ResNet-8 saved as .keras):
+
+    python tools/search.py --config configs/search_tiny.py --teacher /tmp/teacher.keras --workdir /tmp/search_tiny
+    python tools/search.py --config configs/search_tiny.py:graph ...   # same, traced with tf.function
+
+Presets: default (eager; a few seconds per step), graph (the same traced by model.fit, as real runs are).
+"""
+
+import importlib.util
+import os
+
+import ml_collections
+
+
+def _base_module():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "search_resnet20_fmnist.py")
+    spec = importlib.util.spec_from_file_location("search_resnet20_fmnist", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PRESETS = ("eager", "graph")
+
+
+def get_config(arg=None):
+    preset = arg or "eager"
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
+    config = _base_module().get_config("smoke")
+    config.preset = preset
+    config.teacher = ml_collections.config_dict.placeholder(str)
+    config.run_eagerly = preset == "eager"
+    config.supernet.latent_dim = 8
+    config.supernet.channels = (4, 4, 4)
+    config.search.batch_size = 4
+    config.search.epochs = 3
+    config.search.steps_per_epoch = 1
+    config.search.warmup_epochs = 1
+    return config

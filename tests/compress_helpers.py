@@ -1,0 +1,86 @@
+"""Shared set-up of the stage-2 tests: a tiny digits teacher on disk and tiny config overrides."""
+
+import json
+import os
+import subprocess
+import sys
+
+from autorecon_tf.data.datasets import load_dataset
+from autorecon_tf.data.pipeline import fit_preprocessing
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(REPO, "configs", "compress_resnet20_fmnist.py")
+
+# A budget of seconds for the tiny teacher: 2 warm-up + 2 joint steps of 8 images.
+TINY_OVERRIDES = {
+    "batch_size": 8,
+    "steps_per_epoch": 2,
+    "warmup_epochs": 1,
+    "epochs": 2,
+    "eval_batch_size": 360,
+    "generator.latent_dim": 8,
+    "generator.channel_scale": 0.125,
+    "zeroq.num_images": 16,
+    "zeroq.steps": 2,
+}
+
+
+def write_tiny_teacher(directory, make_tiny_teacher):
+    """Saves the conftest tiny teacher (8x8x1, 10 classes) plus a digits teacher.json; returns the path."""
+    data = load_dataset("digits")
+    model = make_tiny_teacher(input_shape=(8, 8, 1), num_classes=10)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "teacher.keras")
+    model.save(path)
+    record = {
+        "dataset": "digits",
+        "preprocessing": fit_preprocessing(data.x_train).to_dict(),
+        "input_shape": [8, 8, 1],
+        "num_classes": 10,
+    }
+    with open(os.path.join(directory, "teacher.json"), "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+    return path
+
+
+def tiny_config(preset="smoke", **overrides):
+    """The compress config at ``preset`` with the tiny overrides applied."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compress_config", CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(preset)
+    for key, value in {**TINY_OVERRIDES, **overrides}.items():
+        section = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            section = section[parent]
+        section[leaf] = value
+    return config
+
+
+def tool_command(teacher, workdir, *extra, overrides=None):
+    """The ``python tools/compress.py`` command line for the tiny teacher."""
+    flags_ = [f"--config.{key}={value}" for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items()]
+    return [
+        sys.executable,
+        os.path.join(REPO, "tools", "compress.py"),
+        f"--config={CONFIG}:smoke",
+        f"--teacher={teacher}",
+        f"--workdir={workdir}",
+        *flags_,
+        *extra,
+    ]
+
+
+def run_tool(teacher, workdir, *extra, overrides=None, timeout=300):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        tool_command(teacher, workdir, *extra, overrides=overrides),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=env,
+    )

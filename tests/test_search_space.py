@@ -1,0 +1,156 @@
+"""The search space as data: candidate ops, the macro-architecture, genotype JSON and its errors, the plot."""
+
+import json
+
+import numpy as np
+import pytest
+
+from autorecon_tf.compat import keras
+from autorecon_tf.errors import UserError
+from autorecon_tf.search_space import EDGES, OPS, PRIMITIVES, Genotype, Zero, load_genotype, random_genotype
+from autorecon_tf.search_space.genotype import GENOTYPE_VERSION
+from autorecon_tf.search_space.macro import incoming_edges
+from autorecon_tf.search_space.plots import plot_alpha_history, plot_genotype
+
+PNG_MAGIC = b"\x89PNG"
+
+
+def test_candidate_lists_follow_table_1():
+    assert PRIMITIVES["normal"] == (
+        "conv_1x1",
+        "conv_3x3",
+        "conv_5x5",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+        "identity",
+        "none",
+    )
+    assert PRIMITIVES["up"] == ("up_nearest", "up_bilinear")
+    assert PRIMITIVES["cross"] == ("up_nearest", "up_bilinear", "none_up")
+    assert set(OPS) == {op for ops in PRIMITIVES.values() for op in ops}
+
+
+def test_macro_architecture_has_6_up_15_normal_12_cross_edges():
+    kinds = [edge.kind for edge in EDGES]
+    assert (kinds.count("up"), kinds.count("normal"), kinds.count("cross")) == (6, 15, 12)
+    assert len({edge.name for edge in EDGES}) == 33
+    # N4 sums normal-edges from N2, N3 (+ cross-edges from the previous block's N2, N3, N4).
+    assert {edge.source for edge in incoming_edges(2, 4)} == {(2, 2), (2, 3), (1, 2), (1, 3), (1, 4)}
+    assert {edge.source for edge in incoming_edges(1, 5)} == {(1, 2), (1, 3), (1, 4)}
+
+
+@pytest.mark.parametrize("kind, op", [(kind, op) for kind, ops in PRIMITIVES.items() for op in ops])
+def test_every_candidate_op_builds_with_the_expected_output_shape(kind, op):
+    if kind == "normal":
+        inputs, expected = np.ones((2, 6, 6, 4), "float32"), (2, 6, 6, 4)
+    else:  # up- and cross-edges double the resolution and change the width
+        inputs, expected = np.ones((2, 3, 5, 6), "float32"), (2, 6, 10, 3)
+    layer = OPS[op](expected[-1], name=f"test_{op}")
+    assert tuple(layer(inputs, training=True).shape) == expected
+    assert tuple(layer.compute_output_shape((None, *inputs.shape[1:]))) == (None, *expected[1:])
+
+
+def test_zero_layer_config_round_trips():
+    layer = Zero(3, upsample=2, name="zero")
+    clone = Zero.from_config(layer.get_config())
+    assert (clone.channels, clone.upsample) == (3, 2)
+    assert keras.utils.get_registered_object("autorecon_tf>Zero") is Zero
+    np.testing.assert_array_equal(clone(np.ones((1, 2, 2, 5), "float32")), np.zeros((1, 4, 4, 3)))
+
+
+def test_genotype_json_round_trips(tmp_path):
+    genotype = random_genotype((28, 28, 1), 10, latent_dim=16, seed=3)
+    genotype = Genotype(genotype.ops, genotype.input_shape, 10, 16, {"gumbel_form": "paper", "steps": 7})
+    path = tmp_path / "genotype.json"
+    genotype.save(path)
+    loaded = load_genotype(path, (28, 28, 1), 10)
+    assert loaded == genotype and hash(loaded) == hash(genotype)
+    assert loaded.metadata == {"gumbel_form": "paper", "steps": 7}
+    payload = json.loads(path.read_text())
+    assert payload["version"] == GENOTYPE_VERSION and payload["input_shape"] == [28, 28, 1]
+    assert payload["edges"][EDGES[0].name] == genotype.ops[0]
+
+
+def _write(tmp_path, payload):
+    path = tmp_path / "genotype.json"
+    path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return path
+
+
+def _assert_one_line(error, *fragments):
+    message = str(error.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_corrupt_genotype_file_is_a_one_line_error(tmp_path):
+    path = _write(tmp_path, '{"format": "autorecon_tf.genotype", "vers')
+    with pytest.raises(UserError) as error:
+        load_genotype(path)
+    _assert_one_line(error, str(path), "not valid JSON", "tools/search.py")
+
+
+def test_genotype_of_another_version_is_a_one_line_error(tmp_path):
+    payload = random_genotype((8, 8, 1), 4).to_dict()
+    payload["version"] = GENOTYPE_VERSION + 1
+    with pytest.raises(UserError) as error:
+        load_genotype(_write(tmp_path, payload))
+    _assert_one_line(error, f"version {GENOTYPE_VERSION + 1}", f"reads version {GENOTYPE_VERSION}")
+
+
+def test_genotype_for_another_teacher_shape_is_a_one_line_error(tmp_path):
+    path = _write(tmp_path, random_genotype((28, 28, 1), 10).to_dict())
+    with pytest.raises(UserError) as error:
+        load_genotype(path, input_shape=(32, 32, 1), num_classes=10)
+    _assert_one_line(error, "searched for input (28, 28, 1)", "(32, 32, 1)")
+    with pytest.raises(UserError, match="10 classes"):
+        load_genotype(path, input_shape=(28, 28, 1), num_classes=100)
+
+
+@pytest.mark.parametrize(
+    "mangle, fragment",
+    [
+        (lambda p: p["edges"].update({EDGES[0].name: "conv_3x3"}), "not one of"),
+        (lambda p: p["edges"].pop(EDGES[5].name), "misses edges"),
+        (lambda p: p.pop("format"), "not an autorecon_tf genotype"),
+        (lambda p: p.update({"input_shape": "big"}), "input_shape"),
+    ],
+)
+def test_mangled_genotype_files_are_named(tmp_path, mangle, fragment):
+    payload = random_genotype((8, 8, 1), 4).to_dict()
+    mangle(payload)
+    with pytest.raises(UserError) as error:
+        load_genotype(_write(tmp_path, payload))
+    _assert_one_line(error, fragment)
+
+
+def test_missing_genotype_file_is_named(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_genotype(tmp_path / "nope.json")
+
+
+def test_a_node_without_inputs_is_rejected():
+    ops = list(random_genotype((8, 8, 1), 4).ops)
+    for edge in incoming_edges(2, 4):
+        ops[EDGES.index(edge)] = "none" if edge.kind == "normal" else "none_up"
+    with pytest.raises(UserError, match="B2-N4 has only 'none'"):
+        Genotype(tuple(ops), (8, 8, 1), 4, 8)
+
+
+def test_plots_write_pngs(tmp_path):
+    genotype = random_genotype((28, 28, 1), 10, seed=1)
+    plot_genotype(genotype, tmp_path / "genotype.png")
+    rng = np.random.default_rng(0)
+    history = [
+        {
+            "epoch": epoch,
+            "entropy": 1.5 / epoch,
+            "probabilities": {edge.name: list(rng.dirichlet(np.ones(len(PRIMITIVES[edge.kind])))) for edge in EDGES},
+        }
+        for epoch in (1, 2, 3)
+    ]
+    plot_alpha_history(history, tmp_path / "alphas.png")
+    for name in ("genotype.png", "alphas.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000

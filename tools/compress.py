@@ -1,0 +1,104 @@
+"""Stage 2: compresses a teacher to a W/A-bit student, data-free, with a generator or a baseline.
+
+    python tools/compress.py --config configs/compress_resnet20_fmnist.py:standard \
+        --teacher runs/teacher_resnet20_fmnist/teacher.keras \
+        --generator=searched --genotype runs/search_resnet20_fmnist/genotype.json \
+        --weight_bits 4 --activation_bits 4 --seed 0 --workdir runs/compress_w4a4_searched_s0
+
+``--generator``: ``searched`` (needs ``--genotype``), ``gdfq``, or the baselines
+``noise``, ``zeroq``, ``real`` (real-data QAT, NOT data-free). Writes
+``student.keras`` (load it under ``tfmot.quantization.keras.quantize_scope``),
+``metrics.json``, ``tensorboard/`` and ``checkpoints/`` in ``--workdir``.
+Re-running the same command after a kill resumes from the last finished epoch.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.errors import UserError  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "e.g. configs/compress_resnet20_fmnist.py:standard")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output directory (student.keras, metrics.json, checkpoints, tensorboard)."
+)
+_TEACHER = flags.DEFINE_string("teacher", None, "Teacher .keras file (default: config.teacher).")
+_GENERATOR = flags.DEFINE_string("generator", "gdfq", "searched | gdfq | noise | zeroq | real.")
+_GENOTYPE = flags.DEFINE_string("genotype", None, "genotype.json of tools/search.py (with --generator=searched).")
+# Strings, so that a bad value ("four") gets this project's one-line message, not absl's.
+_WEIGHT_BITS = flags.DEFINE_string("weight_bits", "4", "Weight bit width, 2..8.")
+_ACTIVATION_BITS = flags.DEFINE_string("activation_bits", "4", "Activation bit width, 2..8.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed (generator, noise, initialisation).")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
+_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: do not).")
+
+
+def _bits(value, flag):
+    from autorecon_tf.quantization.student import check_bits
+
+    try:
+        number = int(value)
+    except ValueError:
+        number = value
+    return check_bits(number, flag)
+
+
+def _strategy():
+    from autorecon_tf.compat import tf
+
+    if _CPU_DEVICES.value > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * _CPU_DEVICES.value)
+    if _STRATEGY.value == "mirrored":
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    return tf.distribute.get_strategy()
+
+
+def main(argv):
+    del argv
+    config = _CONFIG.value
+    if config is None:
+        raise UserError("--config is required, e.g. --config configs/compress_resnet20_fmnist.py:standard")
+    if not _WORKDIR.value:
+        raise UserError("--workdir is required, e.g. --workdir runs/compress_w4a4_gdfq_s0")
+    weight_bits = _bits(_WEIGHT_BITS.value, "--weight_bits")
+    activation_bits = _bits(_ACTIVATION_BITS.value, "--activation_bits")
+    from autorecon_tf.trainers.compression_run import METHODS, run_compression
+
+    method = _GENERATOR.value
+    if method not in METHODS:
+        raise UserError(f"--generator={method!r} is unknown: choose one of {', '.join(METHODS)}")
+    if method == "searched":
+        cli.require_file(_GENOTYPE.value, "--genotype", "give the genotype.json written by tools/search.py")
+    teacher_path = _TEACHER.value or config.get("teacher")
+    cli.require_file(teacher_path, "--teacher", "train one with tools/train_teacher.py or pass --teacher")
+    strategy = _strategy()
+    from autorecon_tf.teachers.loader import load_teacher
+
+    with strategy.scope():
+        teacher = load_teacher(teacher_path)
+    if teacher.outputs_probabilities:
+        raise UserError(
+            f"teacher {teacher_path!r} outputs probabilities: give a teacher whose last layer outputs logits"
+        )
+    cli.log_config(config)
+    print(teacher.summary(), flush=True)
+    metrics = run_compression(
+        method, config, teacher, weight_bits, activation_bits, _SEED.value, _WORKDIR.value, strategy, _GENOTYPE.value
+    )
+    print(
+        f"{method} W{weight_bits}A{activation_bits}: student top-1 {100 * metrics['student_top1']:.2f}% "
+        f"(teacher {100 * metrics['teacher_top1']:.2f}%), {metrics['images_seen']:,} images, "
+        f"{metrics['wall_time_seconds'] / 60:.1f} min",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,74 @@
+"""Exports a compressed student to a fully-integer .tflite and writes export_report.json.
+
+    python tools/export_tflite.py --config configs/export_default.py:standard \
+        --student runs/compress/student.keras --teacher_dir runs/teacher_resnet20_fmnist \
+        --out runs/export/student.tflite [--generator runs/compress/generator.keras]
+
+Writes (atomically) ``--out``, ``teacher_float32.tflite`` and ``export_report.json``
+beside it: parity with the Keras student on the real test set, the grid check
+read from the .tflite, file sizes and single-thread batch-1 latencies.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.errors import UserError  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/export_default.py", "Export config file.")
+_STUDENT = flags.DEFINE_string("student", None, "The quantized student (.keras) written by tools/compress.py.")
+_TEACHER = flags.DEFINE_string("teacher", None, "The float teacher (.keras); default: <teacher_dir>/teacher.keras.")
+_TEACHER_DIR = flags.DEFINE_string("teacher_dir", None, "Directory holding teacher.keras and teacher.json.")
+_GENERATOR = flags.DEFINE_string("generator", None, "Optional generator (.keras) for calibration images.")
+_OUT = flags.DEFINE_string("out", None, "Path of the int8 .tflite to write.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "The Fashion-MNIST IDX directory (for the parity report).")
+
+
+def _teacher_path():
+    if _TEACHER.value:
+        return cli.require_file(_TEACHER.value, "--teacher", "give the teacher.keras the student was compressed from")
+    if _TEACHER_DIR.value:
+        return cli.require_file(os.path.join(_TEACHER_DIR.value, "teacher.keras"), "teacher", "check --teacher_dir")
+    raise UserError("no teacher given: pass --teacher path/to/teacher.keras or --teacher_dir path/to/run")
+
+
+def _print_table(report):
+    parity = report.get("parity", {})
+    rows = [
+        ("teacher accuracy (Keras)", report.get("teacher_keras_top1")),
+        ("student accuracy (Keras)", parity.get("keras_top1")),
+        ("student accuracy (TFLite int8)", parity.get("tflite_top1")),
+        ("top-1 agreement Keras/TFLite", parity.get("top1_agreement")),
+    ]
+    for label, value in rows:
+        print(f"{label:34s} {'-' if value is None else f'{100 * value:.2f}%'}")
+    sizes, latency = report["size_bytes"], report["latency"]
+    print(
+        f"{'size int8 / float32 (KiB)':34s} {sizes['student_int8'] / 1024:.1f} / {sizes['teacher_float32'] / 1024:.1f}"
+    )
+    print(
+        f"{'latency int8 / float32 (ms, 1 thr)':34s} {latency['student_int8']['median_ms']:.3f} / "
+        f"{latency['teacher_float32']['median_ms']:.3f}"
+    )
+    print(f"{'grid check':34s} {'passed' if report['grid_check']['passed'] else 'FAILED'}")
+
+
+def main(argv):
+    del argv
+    config = _CONFIG.value
+    student_path = cli.require_file(_STUDENT.value, "--student", "give the student.keras written by tools/compress.py")
+    if not _OUT.value or not _OUT.value.endswith(".tflite"):
+        raise UserError(f"--out={_OUT.value!r} must name a .tflite file to write")
+    from autorecon_tf.export.report import export_run
+
+    report = export_run(student_path, _teacher_path(), _OUT.value, config, _GENERATOR.value, _DATA_DIR.value)
+    _print_table(report)
+
+
+if __name__ == "__main__":
+    cli.run(main)
