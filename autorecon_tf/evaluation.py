@@ -20,7 +20,7 @@ def topk_accuracy(logits, labels, ks=(1, 5)):
 
 def predict_logits(model, x, preprocessing, batch_size=256):
     """Runs ``model`` (training=False) over uint8 images ``x`` after ``preprocessing``."""
-    forward = tf.function(lambda images: model(images, training=False))
+    forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
     outputs = [
         forward(images).numpy() for images, _ in eval_dataset(x, np.zeros(len(x), np.int64), preprocessing, batch_size)
     ]

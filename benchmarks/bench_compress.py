@@ -23,12 +23,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from autorecon_tf.compat import keras, tf  # noqa: E402
-from benchmarks.report import record  # noqa: E402
 from autorecon_tf.generators.gdfq import build_gdfq_generator  # noqa: E402
 from autorecon_tf.quantization import build_student  # noqa: E402
 from autorecon_tf.teachers.resnet20 import build_resnet20  # noqa: E402
 from autorecon_tf.trainers import optimizers  # noqa: E402
 from autorecon_tf.trainers.compress_trainer import CompressTrainer, latent_dataset  # noqa: E402
+from benchmarks.report import record  # noqa: E402
 
 
 def _peak_rss_mb():
@@ -123,9 +123,18 @@ def main():
     record(
         "compress_step",
         [results],
-        ["batch_size", "weight_bits", "activation_bits", "warmup_images_per_second", "joint_images_per_second",
-         "joint_seconds_per_step", "plain_resnet20_train_step_seconds", "joint_step_over_plain_step", "peak_rss_mb",
-         "load_average_1min_at_end"],
+        [
+            "batch_size",
+            "weight_bits",
+            "activation_bits",
+            "warmup_images_per_second",
+            "joint_images_per_second",
+            "joint_seconds_per_step",
+            "plain_resnet20_train_step_seconds",
+            "joint_step_over_plain_step",
+            "peak_rss_mb",
+            "load_average_1min_at_end",
+        ],
         notes="Speed target: at least 1.5x the official PyTorch GDFQ figure of 80-84 images/s (>= 125 images/s). "
         "joint = generator step + student step on one generated batch.",
     )

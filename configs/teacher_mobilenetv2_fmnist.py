@@ -12,7 +12,7 @@ import ml_collections
 from autorecon_tf.teachers.config import teacher_config
 
 PRESETS = ("smoke", "demo", "standard", "full")
-_EPOCHS = {"smoke": 1, "demo": 3, "standard": 12, "full": 200}
+_EPOCHS = {"smoke": 1, "demo": 3, "standard": 30, "full": 200}
 
 
 def get_config(arg="standard"):

@@ -74,7 +74,7 @@ def tool_command(teacher, workdir, *extra, overrides=None):
     ]
 
 
-def run_tool(teacher, workdir, *extra, overrides=None, timeout=300):
+def run_tool(teacher, workdir, *extra, overrides=None, timeout=900):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
         tool_command(teacher, workdir, *extra, overrides=overrides),

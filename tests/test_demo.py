@@ -8,6 +8,7 @@ from helpers import run_tool
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_demo_runs_every_stage_and_prints_the_table(tmp_path):
     workdir = tmp_path / "demo"
     result = run_tool("demo", "--budget", "smoke", "--workdir", workdir, timeout=1500)

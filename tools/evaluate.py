@@ -8,7 +8,6 @@ normalisation come from the teacher record (``teacher.json``): found next to the
 model or given with --record.
 """
 
-import json
 import os
 import sys
 
@@ -20,6 +19,7 @@ from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.data.datasets import load_dataset  # noqa: E402
 from autorecon_tf.data.pipeline import Preprocessing  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
+from autorecon_tf.teachers.loader import read_record  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Model file: .keras, .h5, SavedModel directory or .tflite.")
 _RECORD = flags.DEFINE_string(
@@ -41,13 +41,7 @@ def _record(model_path):
     )
     for path in candidates:
         if path and os.path.isfile(path):
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    return json.load(handle)
-            except json.JSONDecodeError as error:
-                raise UserError(
-                    f"record {path!r} is not valid JSON ({error}): pass a teacher.json with --record"
-                ) from error
+            return read_record(path, "pass a teacher.json with --record")
     if _RECORD.value:
         raise UserError(f"record {_RECORD.value!r} does not exist: pass the teacher.json written by train_teacher")
     raise UserError(f"no teacher.json next to {model_path!r}: pass --record path/to/teacher.json")

@@ -17,6 +17,13 @@ converter is built for (TFMOT's default scheme produces it), so export adds
   the teacher's training data a BN output is roughly N(beta, gamma^2), so the BN
   statistics give a data-free range that noise images cannot.
 
+The input's range is, when the caller knows it (``input_range``: the teacher's
+preprocessing of pixels 0..255), that guaranteed range, not the calibration
+images' range: generated images covered [-0.45, 0.20] of the digits' real
+[-0.81, 1.85], and the clipped inputs brought the W4A4 student's Keras/LiteRT
+agreement to 17.5%. A pooling layer fed by an a-bit activation gets a fine
+grid on which its input and output are exact (``_fine_pool_ranges``).
+
 Tensors that the converter fuses away are left alone: a Conv/Dense output
 feeding its BatchNorm (folded), and any tensor consumed only by quantized ReLUs
 (the ReLU and its a-bit fake-quant are fused into the producer). The added
@@ -30,10 +37,13 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.quantization.quantizers import INT8_LEVELS
 from autorecon_tf.quantization.student import activation_quantizers, quantize_wrappers, static_ranges
 
 BN_RANGE_SIGMAS = 4.0
 INPUT = "__input__"
+# Key prefix of a fake-quant put on the *input* of a pooling layer (see ``_fine_pool_ranges``).
+POOL_INPUT = "__pool_input__/"
 
 
 def _consumers(config):
@@ -78,8 +88,15 @@ def _bn_range(layer):
     return float(np.min(beta - spread)), float(np.max(beta + spread))
 
 
-def measure_ranges(student, names, images, batch_size=64):
-    """``{name: (min, max)}`` of the outputs of ``names`` (and of the input) on ``images``."""
+def measure_ranges(student, names, images, batch_size=64, input_range=None):
+    """``{name: (min, max)}`` of the outputs of ``names`` (and of the input) on ``images``.
+
+    ``input_range``: a guaranteed (data-free) range of the model input, e.g. the
+    normalised image of pixel values 0..255 (:func:`preprocessing_input_range`).
+    When given it replaces the range measured on ``images``: generated or noise
+    images say nothing reliable about the range of real inputs, and an input
+    range that is too narrow clips every real image before the first conv.
+    """
     image, tensors = _rebuild(student, ranges={})
     probe = keras.Model(image, [image] + [tensors[name] for name in names])
     low = np.full(len(names) + 1, np.inf)
@@ -89,7 +106,7 @@ def measure_ranges(student, names, images, batch_size=64):
             values = probe(images[start : start + batch_size], training=False)
             low = np.minimum(low, [float(tf.reduce_min(v)) for v in values])
             high = np.maximum(high, [float(tf.reduce_max(v)) for v in values])
-    ranges = {INPUT: (low[0], high[0])}
+    ranges = {INPUT: (low[0], high[0]) if input_range is None else tuple(float(v) for v in input_range)}
     for index, name in enumerate(names, start=1):
         lo, hi = low[index], high[index]
         layer = student.get_layer(name)
@@ -97,8 +114,71 @@ def measure_ranges(student, names, images, batch_size=64):
             bn_lo, bn_hi = _bn_range(layer)
             lo, hi = min(lo, bn_lo), max(hi, bn_hi)
         ranges[name] = (lo, hi)
+    _fine_pool_ranges(student, ranges)
     _bound_pool_and_dense(student, ranges)
     return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
+
+
+def preprocessing_input_range(preprocessing):
+    """The normalised range of pixel values 0..255 under ``preprocessing`` (mean/std per channel), union over channels.
+
+    Zero (the padding value) is included by ``measure_ranges``.
+    """
+    mean = np.asarray(preprocessing.mean, np.float64)
+    std = np.asarray(preprocessing.std, np.float64)
+    ends = np.concatenate([(0.0 - mean) / std, (1.0 - mean) / std])
+    return float(np.min(ends)), float(np.max(ends))
+
+
+def _activation_grid(student, name):
+    """``(low, step, num_bits)`` of the a-bit grid of the activation quantizer of layer ``name`` (or None)."""
+    for quantized_name, quantizer, variables in activation_quantizers(student):
+        if quantized_name.split("/")[0] == name:
+            bits = quantizer.num_bits
+            minimum = min(float(variables["min"].numpy()), 0.0)
+            maximum = max(float(variables["max"].numpy()), 0.0)
+            levels = float(2**bits - 1)
+            step = max((maximum - minimum) / levels, 1e-8)
+            zero_point = min(max(round(-minimum / step), 0.0), levels)
+            return -zero_point * step, step, bits
+    return None
+
+
+def _fine_pool_ranges(student, ranges):
+    """Gives a pooling layer fed by an a-bit activation an exact int8 grid, input and output.
+
+    The a-bit activation is an int8 tensor with scale ``step`` (its 2^a levels are
+    int8 values). With only an 8-bit fake-quant on [0, a_max] after the pooling,
+    the TF 2.21 converter gave the MEAN output the coarse ``step`` of its input
+    (digits W4A4 student: scale 0.75 instead of 0.044), so the average of a-bit
+    values was rounded back to the a-bit grid (up to step/2 off from Keras,
+    where pooling is float). With a fake-quant of step ``step / 2^(8-a)`` before
+    *and* after the pooling, MEAN gets that fine output scale (it rescales
+    itself; no extra op appears): the a-bit values are exact on it (level k is
+    k * 2^(8-a) <= 255) and so are averages over a power-of-two number of cells.
+    In Keras both fake-quants are no-ops on the a-bit values.
+    """
+    producers = _producers(student)
+    for name in [n for n in ranges if n in producers]:
+        layer = student.get_layer(name)
+        if not isinstance(getattr(layer, "layer", layer), _POOLING) or len(producers[name]) != 1:
+            continue
+        grid = _activation_grid(student, producers[name][0])
+        if grid is None or grid[2] >= 8:
+            continue
+        low, step, bits = grid
+        fine = step / 2 ** (8 - bits)
+        fine_range = (low, low + INT8_LEVELS * fine)
+        ranges[POOL_INPUT + name] = fine_range
+        ranges[name] = fine_range
+
+
+def _producers(student):
+    return {
+        entry["name"]: [inbound[0] for inbound in entry["inbound_nodes"][0]]
+        for entry in student.get_config()["layers"]
+        if entry["inbound_nodes"]
+    }
 
 
 _POOLING = (
@@ -128,12 +208,10 @@ def _bound_pool_and_dense(student, ranges):
     range; a Dense output lies inside the interval bound of its kernel over
     that range. Both are data-free and never clip.
     """
-    producers = {
-        entry["name"]: [inbound[0] for inbound in entry["inbound_nodes"][0]]
-        for entry in student.get_config()["layers"]
-        if entry["inbound_nodes"]
-    }
+    producers = _producers(student)
     for name in [n for n in ranges if n in producers]:
+        if POOL_INPUT + name in ranges:
+            continue  # already on the fine grid of its a-bit input
         layer = student.get_layer(name)
         inner = getattr(layer, "layer", layer)
         source = _producer_range(student, name, ranges, producers)
@@ -175,6 +253,8 @@ def _rebuild(student, ranges):
             continue
         (node,) = entry["inbound_nodes"]  # the teachers here call every layer once
         inputs = [tensors[inbound[0]] for inbound in node]
+        if POOL_INPUT + name in ranges:
+            inputs = [_fake_quant(f"{name}_input", ranges[POOL_INPUT + name])(inputs[0])]
         kwargs = node[0][3] if len(node[0]) > 3 else {}
         output = student.get_layer(name)(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
         if name in ranges:

@@ -12,6 +12,7 @@ import numpy as np
 from absl import logging
 
 from autorecon_tf.errors import UserError
+from autorecon_tf.export.graph import preprocessing_input_range
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import convert_float, keras_logits, measure_latency, parity_report
 from autorecon_tf.export.tflite import convert_student, noise_images
@@ -46,12 +47,16 @@ def export_student(
     latency_runs=200,
     latency_threads=1,
     grid_images=256,
+    input_range=None,
 ):
-    """Converts, writes and measures; returns the report (see the module docstring)."""
+    """Converts, writes and measures; returns the report (see the module docstring).
+
+    ``input_range``: the data-free range of the model input (see ``convert_student``).
+    """
     check_student(student, out_path)
     weight_bits, activation_bits = student_bits(student)
     start = time.time()
-    student_bytes, ranges = convert_student(student, calibration_images, int8_io=int8_io)
+    student_bytes, ranges = convert_student(student, calibration_images, int8_io=int8_io, input_range=input_range)
     write_bytes(out_path, student_bytes)
     teacher_path = os.path.join(os.path.dirname(os.path.abspath(out_path)), "teacher_float32.tflite")
     write_bytes(teacher_path, convert_float(teacher))
@@ -128,6 +133,7 @@ def export_run(student_path, teacher_path, out_path, config, generator_path=None
         latency_runs=config.latency.runs,
         latency_threads=config.latency.threads,
         grid_images=config.evaluation.grid_images,
+        input_range=preprocessing_input_range(teacher.preprocessing),
     )
     report.update(student=os.path.abspath(student_path), calibration_source=source, config=config.to_dict())
     write_json(os.path.join(os.path.dirname(os.path.abspath(out_path)), "export_report.json"), report)

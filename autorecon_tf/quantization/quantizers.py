@@ -88,6 +88,18 @@ def weight_step(kernel_2d, num_bits):
     return nudged_grid(minimum, maximum, num_bits)
 
 
+def fine_weight_divisor(num_bits):
+    """How many int8 steps one b-bit weight step spans in the export (1 at b = 8).
+
+    A b-bit level ``k`` (``|k| <= 2^b - 1``, see the module doc) is stored as the
+    int8 value ``k * 2^(7 - b)``, at most ``128 - 2^(7 - b) <= 127``: still 2^b
+    distinct int8 values per channel, but the int8 scale (and with it LiteRT's
+    int32 accumulator unit ``input_scale * weight_scale``, to which the bias is
+    rounded) is ``2^(7 - b)`` times finer.
+    """
+    return 1 if num_bits == 8 else 2 ** (7 - num_bits)
+
+
 def quantize_weight(kernel_2d, num_bits, fake_quant=True):
     """Per-channel (last axis) b-bit fake-quant of a kernel, as an 8-bit symmetric fake-quant."""
     step, zero_point = weight_step(tf.stop_gradient(kernel_2d), num_bits)
@@ -108,6 +120,22 @@ def quantize_weight(kernel_2d, num_bits, fake_quant=True):
     bound = INT8_NARROW_HALF * step
     return tf.quantization.fake_quant_with_min_max_vars_per_channel(
         kernel_2d, -bound, bound, num_bits=8, narrow_range=True
+    )
+
+
+def fine_int8_weight(kernel_2d, snapped_2d, num_bits):
+    """Export only: the already quantized kernel ``snapped_2d`` under an 8-bit fake-quant of step
+    ``step / fine_weight_divisor(num_bits)`` (``step`` of ``kernel_2d``'s b-bit grid).
+
+    The values are unchanged (each is ``k * step`` with ``|k| <= 2^b - 1``); only the
+    int8 scale the converter gives the kernel is finer. ``snapped_2d`` must be a
+    constant: a fake-quant applied to the output of another fake-quant is not
+    folded by the converter (it falls back to its own per-channel scale).
+    """
+    step, _ = weight_step(kernel_2d, num_bits)
+    bound = INT8_NARROW_HALF * step / fine_weight_divisor(num_bits)
+    return tf.quantization.fake_quant_with_min_max_vars_per_channel(
+        snapped_2d, -bound, bound, num_bits=8, narrow_range=True
     )
 
 
@@ -134,13 +162,27 @@ class WeightQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
     def __init__(self, num_bits, depthwise=False):
         self.num_bits = _check_bits(num_bits)
         self.depthwise = bool(depthwise)
-        # Set only by export for Dense kernels (see ``autorecon_tf.export``).
+        # Set only by export (see ``autorecon_tf.export``): ``fake_quant`` off for
+        # Dense kernels; ``export_values`` (this quantizer's own output, computed
+        # eagerly) for the others, traced through ``fine_int8_weight``. Neither
+        # changes the values.
         self.fake_quant = True
+        self.export_values = None
 
     def build(self, tensor_shape, name, layer):
         return {}
 
     def __call__(self, inputs, training, weights, **kwargs):
+        if self.export_values is not None:
+            snapped = tf.constant(self.export_values, dtype=inputs.dtype)
+            if not self.depthwise:
+                return fine_int8_weight(tf.stop_gradient(inputs), snapped, self.num_bits)
+            shape = tf.shape(inputs)
+            flat_shape = tf.concat([shape[:2], [-1]], axis=0)
+            flat = fine_int8_weight(
+                tf.reshape(tf.stop_gradient(inputs), flat_shape), tf.reshape(snapped, flat_shape), self.num_bits
+            )
+            return tf.reshape(flat, shape)
         if not self.depthwise:
             return quantize_weight(inputs, self.num_bits, self.fake_quant)
         shape = tf.shape(inputs)

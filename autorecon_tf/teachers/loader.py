@@ -95,17 +95,20 @@ def load_keras_model(path, what="model"):
         raise UserError(f"{what} file {path!r} could not be loaded ({first[:200]}): {_FIX}") from error
 
 
+def read_record(path, fix):
+    """The JSON record at ``path`` (teacher.json, student.json); a one-line error if it is not JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise UserError(f"record {path!r} is not valid JSON ({error}): {fix}") from error
+
+
 def _sidecar_info(path):
     base = path.rstrip("/")
     for candidate in (os.path.splitext(base)[0] + ".json", os.path.join(os.path.dirname(base), "teacher.json")):
         if os.path.isfile(candidate):
-            try:
-                with open(candidate, encoding="utf-8") as handle:
-                    return json.load(handle)
-            except json.JSONDecodeError as error:
-                raise UserError(
-                    f"teacher record {candidate!r} is not valid JSON ({error}); re-run train_teacher or delete it"
-                ) from error
+            return read_record(candidate, "re-run train_teacher or delete it")
     return {}
 
 
