@@ -1,4 +1,4 @@
-"""AutoReCon stage 1: generator search on the ResNet-20 Fashion-MNIST teacher (input 32x32x1).
+"""AutoReCon stage 1: generator search on the ResNet-20 Fashion-MNIST teacher (input 28x28x1).
 
 Launch (from the repo root; needs runs/teacher_resnet20_fmnist/teacher.keras from tools/train_teacher.py):
 

@@ -1,8 +1,10 @@
 """Helpers for tests that run the tools as a user would (subprocess, exit status, stderr)."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -38,3 +40,16 @@ def assert_user_error(result, *fragments):
     for fragment in fragments:
         assert fragment in error_lines[0], (fragment, error_lines[0])
     return error_lines[0]
+
+
+def kill_at_first_checkpoint(command, workdir, env=None, timeout=300):
+    """Starts ``command``, SIGKILLs it once ``<workdir>/checkpoints/checkpoint`` exists; returns its exit status."""
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env or tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    index = os.path.join(workdir, "checkpoints", "checkpoint")
+    deadline = time.time() + timeout
+    while not os.path.exists(index) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    return process.wait()

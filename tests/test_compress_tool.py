@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import time
 
 import pytest
 
@@ -13,6 +11,7 @@ from autorecon_tf.errors import UserError
 
 from compress_helpers import run_tool, tool_command, write_tiny_teacher
 from conftest import make_tiny_teacher
+from helpers import kill_at_first_checkpoint
 
 METRIC_FIELDS = {
     "method",
@@ -86,15 +85,8 @@ def _check_artifacts(workdir, method="gdfq", replicas=1):
 def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_path):
     workdir = str(tmp_path / "run")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(
-        tool_command(teacher_path, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
-    index = os.path.join(workdir, "checkpoints", "checkpoint")
-    deadline = time.time() + 300
-    while not os.path.exists(index) and process.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the run ended before the first checkpoint: nothing was killed"
+    status = kill_at_first_checkpoint(tool_command(teacher_path, workdir), workdir, env)
+    assert status == -signal.SIGKILL, "the run ended before the first checkpoint: nothing was killed"
     assert not os.path.exists(os.path.join(workdir, "metrics.json"))
 
     result = run_tool(teacher_path, workdir)

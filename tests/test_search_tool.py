@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import time
 
 import pytest
 
@@ -13,7 +11,7 @@ from autorecon_tf.generators.from_genotype import build_generator_from_genotype
 from autorecon_tf.search_space import load_genotype
 
 from conftest import make_tiny_teacher
-from helpers import PYTHON, REPO, assert_user_error, run_tool, tool_env
+from helpers import PYTHON, REPO, assert_user_error, kill_at_first_checkpoint, run_tool
 
 CONFIG = os.path.join(REPO, "configs", "search_tiny.py")
 
@@ -65,19 +63,8 @@ def _check_artifacts(workdir, epochs):
 def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_path):
     workdir = str(tmp_path / "run")
     args = _search_args(teacher_path, workdir, "--config.search.epochs=3")
-    process = subprocess.Popen(
-        [PYTHON, os.path.join(REPO, "tools", "search.py"), *args],
-        cwd=REPO,
-        env=tool_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    index = os.path.join(workdir, "checkpoints", "checkpoint")
-    deadline = time.time() + 300
-    while not os.path.exists(index) and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the search ended before its first checkpoint: nothing was killed"
+    status = kill_at_first_checkpoint([PYTHON, os.path.join(REPO, "tools", "search.py"), *args], workdir)
+    assert status == -signal.SIGKILL, "the search ended before its first checkpoint: nothing was killed"
     assert not os.path.exists(os.path.join(workdir, "genotype.json"))
 
     result = run_tool("search", *args)
