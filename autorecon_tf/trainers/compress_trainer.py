@@ -17,13 +17,9 @@ The data source is :func:`latent_dataset`, so ``model.fit`` drives the loop.
 """
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.losses.bn_statistics import BatchNormStatistics
+from autorecon_tf.losses.reconstruction import reconstruction_loss
 from autorecon_tf.trainers.distill_trainer import DistillTrainer, replica_scale
-
-
-def _reconstruction_loss(teacher_stats, images, labels, bns_weight):
-    from autorecon_tf.losses.reconstruction import reconstruction_loss
-
-    return reconstruction_loss(teacher_stats, images, labels, bns_weight)
 
 
 def latent_dataset(batch_size, latent_dim, num_classes, seed=0):
@@ -60,8 +56,6 @@ class CompressTrainer(DistillTrainer):
 
     def __init__(self, generator, teacher, student, bns_weight=0.1, **kwargs):
         super().__init__(teacher, student, **kwargs)
-        from autorecon_tf.losses.bn_statistics import BatchNormStatistics
-
         self.generator = generator
         self.bns_weight = float(bns_weight)
         self.teacher_stats = BatchNormStatistics(teacher)
@@ -82,7 +76,7 @@ class CompressTrainer(DistillTrainer):
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             images = self.generator([z, labels], training=True)
-            total, ce, bns, teacher_logits = _reconstruction_loss(self.teacher_stats, images, labels, self.bns_weight)
+            total, ce, bns, teacher_logits = reconstruction_loss(self.teacher_stats, images, labels, self.bns_weight)
             scaled = replica_scale(total)
         gradients = tape.gradient(scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables))
