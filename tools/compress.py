@@ -21,6 +21,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.distribute import STRATEGIES, make_strategy, split_cpu  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "e.g. configs/compress_resnet20_fmnist.py:standard")
@@ -34,7 +35,7 @@ _GENOTYPE = flags.DEFINE_string("genotype", None, "genotype.json of tools/search
 _WEIGHT_BITS = flags.DEFINE_string("weight_bits", "4", "Weight bit width, 2..8.")
 _ACTIVATION_BITS = flags.DEFINE_string("activation_bits", "4", "Activation bit width, 2..8.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed (generator, noise, initialisation).")
-_STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: do not).")
 
 
@@ -46,18 +47,6 @@ def _bits(value, flag):
     except ValueError:
         number = value
     return check_bits(number, flag)
-
-
-def _strategy():
-    from autorecon_tf.compat import tf
-
-    if _CPU_DEVICES.value > 1:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * _CPU_DEVICES.value)
-    if _STRATEGY.value == "mirrored":
-        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
-    return tf.distribute.get_strategy()
 
 
 def main(argv):
@@ -78,7 +67,8 @@ def main(argv):
         cli.require_file(_GENOTYPE.value, "--genotype", "give the genotype.json written by tools/search.py")
     teacher_path = _TEACHER.value or config.get("teacher")
     cli.require_file(teacher_path, "--teacher", "train one with tools/train_teacher.py or pass --teacher")
-    strategy = _strategy()
+    split_cpu(_CPU_DEVICES.value)
+    strategy = make_strategy(_STRATEGY.value)
     from autorecon_tf.teachers.loader import load_teacher
 
     with strategy.scope():

@@ -17,8 +17,9 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.distribute import STRATEGIES, split_cpu  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
-from autorecon_tf.trainers.search_run import STRATEGIES, run_search  # noqa: E402
+from autorecon_tf.trainers.search_run import run_search  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Search config, e.g. configs/search_resnet20_fmnist.py:smoke."
@@ -27,14 +28,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (genotype.json
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher .keras/.h5/SavedModel; overrides config.teacher.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy: one device or mirrored.")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: do not).")
-
-
-def _split_cpu(count):
-    # Must run before TensorFlow initialises its devices, i.e. before any model is built.
-    from autorecon_tf.compat import tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
 
 
 def main(argv):
@@ -47,8 +40,7 @@ def main(argv):
     teacher = _TEACHER.value or config.teacher
     cli.require_file(teacher, "teacher", "train one with tools/train_teacher.py or pass --teacher")
     cli.log_config(config)
-    if _CPU_DEVICES.value > 1:
-        _split_cpu(_CPU_DEVICES.value)
+    split_cpu(_CPU_DEVICES.value)
     genotype = run_search(config, _WORKDIR.value, teacher, _STRATEGY.value)
     print("Discovered generator:")
     for edge, op in genotype.edges():

@@ -17,9 +17,10 @@ The data source is :func:`latent_dataset`, so ``model.fit`` drives the loop.
 """
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.distribute import replica_scale
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 from autorecon_tf.losses.reconstruction import reconstruction_loss
-from autorecon_tf.trainers.distill_trainer import DistillTrainer, replica_scale
+from autorecon_tf.trainers.distill_trainer import DistillTrainer
 
 
 def latent_dataset(batch_size, latent_dim, num_classes, seed=0):

@@ -15,6 +15,7 @@ Switching the phase retraces ``train_step`` (it is a trace-time branch).
 """
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.distribute import replica_scale
 from autorecon_tf.losses.distillation import distillation_loss
 
 
@@ -22,11 +23,6 @@ def _set_range_update(student, enabled):
     from autorecon_tf.quantization import set_range_update
 
     set_range_update(student, enabled)
-
-
-def replica_scale(loss):
-    """Divides a per-replica mean loss so that the all-reduced (summed) gradients are global means."""
-    return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
 
 
 class DistillTrainer(keras.Model):

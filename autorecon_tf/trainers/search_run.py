@@ -20,26 +20,12 @@ import time
 from absl import logging
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.distribute import make_strategy
 from autorecon_tf.errors import UserError
 from autorecon_tf.search_space.plots import plot_alpha_history, plot_genotype
 from autorecon_tf.supernet import GeneratorSupernet, TemperatureSchedule
 from autorecon_tf.teachers.loader import load_teacher
 from autorecon_tf.trainers.search_trainer import AlphaHistory, EpochCheckpoint, SearchTrainer, search_noise_dataset
-
-STRATEGIES = ("default", "mirrored")
-
-
-def make_strategy(name):
-    """``default`` (one device) or ``mirrored`` (all GPUs, else all logical CPUs, one replica each)."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        if gpus:
-            return tf.distribute.MirroredStrategy()
-        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
-    raise UserError(f"--strategy={name!r} is unknown; choose one of {STRATEGIES}")
 
 
 def _check_config(config):

@@ -22,16 +22,12 @@ import os
 import numpy as np
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.distribute import replica_scale
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 from autorecon_tf.losses.reconstruction import reconstruction_loss
 from autorecon_tf.search_space.macro import EDGE_NAMES
 from autorecon_tf.supernet.gumbel import TemperatureSchedule
 from autorecon_tf.utils.atomic import write_json
-
-
-def _replica_scale(loss):
-    # Gradients of the replicas are summed; dividing makes them the global mean.
-    return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
 
 
 def search_noise_dataset(batch_size, latent_dim, num_classes, weight_steps=1, arch_steps=1, seed=0, start_step=0):
@@ -130,7 +126,7 @@ class SearchTrainer(keras.Model):
         """One step of the supernet weights W_g on L_r; alpha is not touched."""
         with tf.GradientTape() as tape:
             total, ce, bns, _ = self._loss(noise, labels, temperature)
-            scaled = _replica_scale(total)
+            scaled = replica_scale(total)
         variables = self.supernet.weight_variables
         gradients = tape.gradient(scaled, variables)
         self.weight_optimizer.apply_gradients(zip(gradients, variables))
@@ -145,7 +141,7 @@ class SearchTrainer(keras.Model):
         with tf.GradientTape() as tape:
             total, _, _, _ = self._loss(noise, labels, temperature)
             decay = tf.add_n([tf.reduce_sum(tf.square(alpha)) for alpha in self.supernet.arch_variables])
-            scaled = _replica_scale(total + 0.5 * self.arch_weight_decay * decay)
+            scaled = replica_scale(total + 0.5 * self.arch_weight_decay * decay)
         variables = self.supernet.arch_variables
         gradients = tape.gradient(scaled, variables)
         self.arch_optimizer.apply_gradients(zip(gradients, variables))
