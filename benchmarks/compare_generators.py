@@ -27,6 +27,7 @@ from autorecon_tf.losses.bn_statistics import BatchNormStatistics  # noqa: E402
 from autorecon_tf.losses.reconstruction import reconstruction_loss  # noqa: E402
 from autorecon_tf.search_space import load_genotype  # noqa: E402
 from autorecon_tf.teachers.loader import load_teacher  # noqa: E402
+from benchmarks.report import record  # noqa: E402
 
 
 def train(generator, teacher, steps, batch_size, latent_dim, seed):
@@ -83,6 +84,13 @@ def main():
         keras.utils.set_random_seed(args.seed)
         results[name] = train(build(), teacher, args.steps, args.batch_size, genotype.latent_dim, args.seed)
     winner = min(results, key=lambda name: results[name]["reconstruction"])
+    record(
+        "generator_reconstruction",
+        [{"generator": name, **values} for name, values in results.items()],
+        ["generator", "reconstruction", "ce", "bns", "parameters", "wall_seconds"],
+        notes=f"{args.steps} steps at batch {args.batch_size}, channel scale {args.channel_scale}, seed {args.seed}, "
+        f"genotype {args.genotype}. Mean over the last 10% of the steps. Lower L_r: {winner}.",
+    )
     print(
         json.dumps(
             {

@@ -45,8 +45,11 @@ def command():
     return " ".join(shlex.quote(part) for part in [".venv/bin/python", script, *sys.argv[1:]])
 
 
-def record(name, rows, columns, notes=""):
-    """Writes results/<name>.json and the table block ``name`` in BENCHMARKS.md; returns the payload."""
+def record(name, rows, columns, notes="", markdown=BENCHMARKS_MD, results=RESULTS):
+    """Writes results/<name>.json and the table block ``name`` in BENCHMARKS.md; returns the payload.
+
+    ``markdown`` and ``results`` point elsewhere (a test's or a smoke run's own files).
+    """
     payload = {
         "name": name,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -56,8 +59,8 @@ def record(name, rows, columns, notes=""):
         "rows": rows,
         "notes": notes,
     }
-    atomic.write_json(os.path.join(RESULTS, f"{name}.json"), payload)
-    update_markdown(payload)
+    atomic.write_json(os.path.join(results, f"{name}.json"), payload)
+    update_markdown(payload, markdown)
     return payload
 
 

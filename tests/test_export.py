@@ -13,7 +13,8 @@ from autorecon_tf.export import convert_student, evaluate_tflite, make_interpret
 from autorecon_tf.export.graph import INPUT, float_boundaries, preprocessing_input_range
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import parity_report
-from autorecon_tf.quantization import activation_quantizers, build_student, set_range_update
+from autorecon_tf.quantization import build_student, set_range_update
+from autorecon_tf.quantization.student import lowbit_activation_quantizers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,6 +41,8 @@ def test_export_graph_ranges_only_the_tensors_gdfq_leaves_float(tiny_teacher):
         "pool",
         "quant_logits",
     ]
+    # A student trained with its int8 boundaries leaves export only the pooling to range.
+    assert float_boundaries(build_student(tiny_teacher, 4, 4, int8_boundaries=True)) == ["pool"]
 
 
 def test_unquantized_model_is_rejected(tiny_teacher):
@@ -68,7 +71,7 @@ def test_w8a8_tiny_student_matches_keras_and_evaluates(tiny_teacher, tmp_path):
 def test_low_bit_grids_are_kept_in_the_int8_file(tiny_teacher):
     student = _calibrated_student(tiny_teacher, 3, 4)
     data, _ = convert_student(student, noise_images((8, 8, 1), 64, seed=2), int8_io=True)
-    report = check_grids(data, 3, 4, noise_images((8, 8, 1), 128, seed=4), len(activation_quantizers(student)))
+    report = check_grids(data, 3, 4, noise_images((8, 8, 1), 128, seed=4), len(lowbit_activation_quantizers(student)))
     assert report["passed"], report
     assert len(report["kernels"]) == 10 and report["max_kernel_levels"] <= 8
     assert report["activation_tensors_found"] == 7 and report["max_activation_levels"] <= 16

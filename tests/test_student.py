@@ -13,6 +13,7 @@ from autorecon_tf.quantization import (
     custom_objects,
     effective_weights,
     set_range_update,
+    student_bits,
 )
 from autorecon_tf.quantization.student import quantize_wrappers
 from autorecon_tf.teachers.loader import load_keras_model
@@ -34,6 +35,28 @@ def test_gdfq_placement(tiny_teacher):
     assert all(not wrapped[name]._output_quantizers for name in weight_layers)  # logits stay float
     assert len(activation_quantizers(student)) == len(relus)
     assert not any(isinstance(layer, tfmot.quantization.keras.QuantizeWrapper) for layer in tiny_teacher.layers)
+
+
+def test_int8_boundaries_add_8bit_quantizers_where_the_tflite_has_int8_tensors(tiny_teacher):
+    student = build_student(tiny_teacher, 4, 4, int8_boundaries=True)
+    boundary = {
+        name.split("/")[0]: quantizer for name, quantizer, _ in activation_quantizers(student) if quantizer.boundary
+    }
+    # BN outputs that enter a residual Add (not those followed by a ReLU), and the logits.
+    into_add = {
+        inbound.name
+        for layer in tiny_teacher.layers
+        if isinstance(layer, keras.layers.Add)
+        for inbound in layer._inbound_nodes[0].inbound_layers
+        if isinstance(inbound, keras.layers.BatchNormalization)
+    }
+    assert into_add
+    expected = {f"quant_{name}" for name in into_add} | {"quant_logits"}
+    assert set(boundary) == expected
+    assert all(quantizer.num_bits == 8 for quantizer in boundary.values())
+    assert student_bits(student) == (4, 4)
+    # The Adds feed quantized ReLUs, so they are fused, not boundaries; the pooling is export's.
+    assert not any(name.startswith("quant_") and "add" in name for name in boundary)
 
 
 def test_student_starts_as_teacher_copy_and_never_shares_weights(tiny_teacher):

@@ -1,5 +1,10 @@
 """The export graph: the student plus 8-bit fake-quants on the tensors GDFQ leaves float.
 
+Students built with ``int8_boundaries=True`` (an option, off by default; see
+``autorecon_tf/quantization/boundaries.py``) already carry trained 8-bit
+quantizers on those tensors; for them this module ranges only the input and
+the pooling output. The ranges below are for GDFQ-placement students.
+
 GDFQ quantizes weights and ReLU outputs only. A fully-integer .tflite also needs
 int8 ranges for the other tensors that reach a kernel boundary: the input image,
 BatchNorm outputs entering a residual Add, Add outputs not followed by a
@@ -37,6 +42,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.quantization import boundaries
 from autorecon_tf.quantization.quantizers import INT8_LEVELS
 from autorecon_tf.quantization.student import activation_quantizers, quantize_wrappers, static_ranges
 
@@ -46,39 +52,15 @@ INPUT = "__input__"
 POOL_INPUT = "__pool_input__/"
 
 
-def _consumers(config):
-    consumers = {}
-    for entry in config["layers"]:
-        for node in entry["inbound_nodes"]:
-            for inbound in node:
-                consumers.setdefault(inbound[0], []).append(entry["name"])
-    return consumers
-
-
 def float_boundaries(student):
-    """Names of the layers whose (float) output needs an int8 range in the .tflite."""
-    config = student.get_config()
-    consumers = _consumers(config)
+    """Names of the layers whose (float) output needs an int8 range in the .tflite.
+
+    Empty for a student built with ``int8_boundaries`` except for pooling layers;
+    students built without (GDFQ's placement) get their ranges measured here.
+    """
     quantized = {name.split("/")[0] for name, _, _ in activation_quantizers(student)}
     weight_layers = {wrapper.name for wrapper in quantize_wrappers(student) if wrapper._weight_vars}
-    outputs = {entry[0] for entry in config["output_layers"]}
-    boundaries = []
-    for entry in config["layers"]:
-        name = entry["name"]
-        users = consumers.get(name, [])
-        layer = student.get_layer(name)
-        if name in quantized or isinstance(layer, keras.layers.InputLayer):
-            continue
-        if name not in outputs and users and all(user in quantized for user in users):
-            continue  # fused into the producer with the ReLU's a-bit range
-        if (
-            name in weight_layers
-            and users
-            and all(isinstance(student.get_layer(user), keras.layers.BatchNormalization) for user in users)
-        ):
-            continue  # BatchNorm is folded into the conv
-        boundaries.append(name)
-    return boundaries
+    return boundaries.float_boundaries(student, quantized, weight_layers)
 
 
 def _bn_range(layer):
@@ -161,7 +143,7 @@ def _fine_pool_ranges(student, ranges):
     producers = _producers(student)
     for name in [n for n in ranges if n in producers]:
         layer = student.get_layer(name)
-        if not isinstance(getattr(layer, "layer", layer), _POOLING) or len(producers[name]) != 1:
+        if not isinstance(getattr(layer, "layer", layer), boundaries.POOLING) or len(producers[name]) != 1:
             continue
         grid = _activation_grid(student, producers[name][0])
         if grid is None or grid[2] >= 8:
@@ -179,14 +161,6 @@ def _producers(student):
         for entry in student.get_config()["layers"]
         if entry["inbound_nodes"]
     }
-
-
-_POOLING = (
-    keras.layers.GlobalAveragePooling2D,
-    keras.layers.AveragePooling2D,
-    keras.layers.GlobalMaxPooling2D,
-    keras.layers.MaxPooling2D,
-)
 
 
 def _producer_range(student, name, ranges, producers):
@@ -217,7 +191,7 @@ def _bound_pool_and_dense(student, ranges):
         source = _producer_range(student, name, ranges, producers)
         if source is None:
             continue
-        if isinstance(inner, _POOLING):
+        if isinstance(inner, boundaries.POOLING):
             ranges[name] = source
         elif isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear:
             kernel = np.asarray(layer.weights[0].numpy() if layer is inner else _kernel(layer), np.float64)

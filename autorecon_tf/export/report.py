@@ -16,7 +16,7 @@ from autorecon_tf.export.graph import preprocessing_input_range
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import convert_float, keras_logits, measure_latency, parity_report
 from autorecon_tf.export.tflite import convert_student, noise_images
-from autorecon_tf.quantization.student import activation_quantizers, is_quantized_student, student_bits
+from autorecon_tf.quantization.student import is_quantized_student, lowbit_activation_quantizers, student_bits
 from autorecon_tf.utils.atomic import write_bytes, write_json
 
 
@@ -71,7 +71,11 @@ def export_student(
         "size_bytes": {"student_int8": os.path.getsize(out_path), "teacher_float32": os.path.getsize(teacher_path)},
         "export_ranges": {name: list(value) for name, value in ranges.items()},
         "grid_check": check_grids(
-            out_path, weight_bits, activation_bits, grid_source[:grid_images], len(activation_quantizers(student))
+            out_path,
+            weight_bits,
+            activation_bits,
+            grid_source[:grid_images],
+            len(lowbit_activation_quantizers(student)),
         ),
         "latency": {
             "student_int8": measure_latency(out_path, runs=latency_runs, num_threads=latency_threads),

@@ -26,6 +26,8 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
       weight_bits: weight bit width, 2..8.
       activation_bits: activation bit width, 2..8.
       momentum: EMA momentum of the activation ranges.
+      boundary_output: quantize the layer's output at 8 bits as an int8
+        boundary (``quantization/boundaries.py``) instead of at ``activation_bits``.
     """
 
     def __init__(
@@ -36,7 +38,9 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         weight_bits=8,
         activation_bits=8,
         momentum=0.9,
+        boundary_output=False,
     ):
+        self.boundary_output = bool(boundary_output)
         self.weight_attrs = tuple(weight_attrs)
         self.activation_attrs = tuple(activation_attrs)
         self.quantize_output = bool(quantize_output)
@@ -65,6 +69,8 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             setattr(layer, attr, activation)
 
     def get_output_quantizers(self, layer):
+        if self.boundary_output:
+            return [ActivationQuantizer(8, self.momentum, boundary=True)]
         if self.quantize_output:
             return [ActivationQuantizer(self.activation_bits, self.momentum)]
         return []
@@ -77,6 +83,7 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             "weight_bits": self.weight_bits,
             "activation_bits": self.activation_bits,
             "momentum": self.momentum,
+            "boundary_output": self.boundary_output,
         }
 
     def __eq__(self, other):

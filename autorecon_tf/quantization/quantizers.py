@@ -68,6 +68,12 @@ def quantize_activation(inputs, minimum, maximum, num_bits):
     """Per-tensor a-bit asymmetric fake-quant, expressed as clamp + 8-bit fake-quant."""
     step, zero_point = nudged_grid(minimum, maximum, num_bits)
     low = -zero_point * step
+    if num_bits == 8:
+        # The 8-bit fake-quant clamps (and clips the STE) on [low, low + 255 step] by itself;
+        # an explicit clamp would only add MINIMUM/MAXIMUM ops to the .tflite.
+        return tf.quantization.fake_quant_with_min_max_vars(
+            inputs, low, low + INT8_LEVELS * step, num_bits=8, narrow_range=False
+        )
     high = (float(2**num_bits - 1) - zero_point) * step
     # The clamp gives the clipped STE (zero gradient outside [low, high]) and, in
     # the .tflite, MINIMUM/MAXIMUM ops that keep the int8 tensor on 2^a levels.
@@ -215,11 +221,15 @@ class ActivationQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
     Args:
       num_bits: activation bit width, 2..8.
       momentum: EMA momentum (GDFQ: 0.9).
+      boundary: an 8-bit quantizer on a tensor GDFQ leaves float, added so the
+        .tflite computes what Keras does (see ``quantization/boundaries.py``); it
+        does not count as the student's activation bit width.
     """
 
-    def __init__(self, num_bits, momentum=0.9):
+    def __init__(self, num_bits, momentum=0.9, boundary=False):
         self.num_bits = _check_bits(num_bits)
         self.momentum = float(momentum)
+        self.boundary = bool(boundary)
         # Set only by export (see ``static_ranges``): trace without the update ops.
         self.static_ranges = False
 
@@ -271,7 +281,7 @@ class ActivationQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
         return quantize_activation(inputs, minimum, maximum, self.num_bits)
 
     def get_config(self):
-        return {"num_bits": self.num_bits, "momentum": self.momentum}
+        return {"num_bits": self.num_bits, "momentum": self.momentum, "boundary": self.boundary}
 
     def __eq__(self, other):
         return isinstance(other, ActivationQuantizer) and self.get_config() == other.get_config()

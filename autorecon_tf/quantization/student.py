@@ -19,6 +19,8 @@ import tensorflow_model_optimization as tfmot
 
 from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
+from autorecon_tf.quantization.boundaries import float_boundaries
+from autorecon_tf.quantization.configs import LayerQuantizeConfig
 from autorecon_tf.quantization.quantizers import ActivationQuantizer
 from autorecon_tf.quantization.scheme import get_scheme
 
@@ -50,7 +52,9 @@ def _check_model(model):
             raise UserError(f"model {model.name!r} is already quantized (layer {layer.name!r}): give the float teacher")
 
 
-def build_student(teacher_model, weight_bits, activation_bits, scheme="gdfq", quantize_first_last=True):
+def build_student(
+    teacher_model, weight_bits, activation_bits, scheme="gdfq", quantize_first_last=True, int8_boundaries=False
+):
     """Builds the QAT student of ``teacher_model`` (weights copied; the teacher is untouched).
 
     Args:
@@ -59,6 +63,12 @@ def build_student(teacher_model, weight_bits, activation_bits, scheme="gdfq", qu
       scheme: name of the quantization scheme; only ``"gdfq"`` (see ``scheme.py``).
       quantize_first_last: also quantize the weights of the first and the last
         weight layer (GDFQ does); activations are placed the same either way.
+      int8_boundaries: also give the tensors GDFQ leaves float but a
+        fully-integer .tflite stores as int8 (BatchNorm outputs into a residual
+        Add, such Adds, the logits) an 8-bit EMA quantizer, so that the exported
+        model computes what this one does (``quantization/boundaries.py``).
+        False (the default) is GDFQ's placement exactly: with ranges learned on
+        generated images the boundaries clipped the real logits (see there).
 
     Returns:
       A functional ``keras.Model`` with the teacher's inputs and outputs. Its
@@ -75,10 +85,14 @@ def build_student(teacher_model, weight_bits, activation_bits, scheme="gdfq", qu
     registry = quantize_scheme.get_quantize_registry()
     weight_layers = _weight_layers(teacher_model, registry)
     float_weights = set() if quantize_first_last else {weight_layers[0].name, weight_layers[-1].name}
+    boundaries = set(_boundaries(teacher_model, registry, weight_layers) if int8_boundaries else ())
     annotated = []
 
     def annotate(layer):
         config = registry.get_quantize_config(layer, quantize_weights=layer.name not in float_weights)
+        if layer.name in boundaries:
+            config = config or LayerQuantizeConfig(weight_bits=weight_bits, activation_bits=activation_bits)
+            config.boundary_output = True
         if config is None:
             return layer
         annotated.append(layer.name)
@@ -91,6 +105,15 @@ def build_student(teacher_model, weight_bits, activation_bits, scheme="gdfq", qu
         student = tfmot.quantization.keras.quantize_apply(annotated_model, quantize_scheme)
     _match_saved_layout(student)
     return student
+
+
+def _boundaries(teacher_model, registry, weight_layers):
+    quantized = set()
+    for layer in teacher_model.layers:
+        policy = registry.policy(layer)
+        if policy.activations or policy.output:
+            quantized.add(layer.name)
+    return float_boundaries(teacher_model, quantized, {layer.name for layer in weight_layers}, include_pooling=False)
 
 
 def _match_saved_layout(student):
@@ -127,6 +150,11 @@ def activation_quantizers(model):
             if isinstance(activation.quantizer, ActivationQuantizer) and activation._should_post_quantize():
                 found.append((f"{wrapper.name}/activation", activation.quantizer, activation._post_activation_vars))
     return [entry for entry in found if isinstance(entry[1], ActivationQuantizer)]
+
+
+def lowbit_activation_quantizers(model):
+    """Like :func:`activation_quantizers`, without the 8-bit int8-boundary quantizers."""
+    return [entry for entry in activation_quantizers(model) if not entry[1].boundary]
 
 
 def is_quantized_student(model):
@@ -176,7 +204,7 @@ def static_ranges(student):
 def student_bits(student):
     """``(weight_bits, activation_bits)`` of a student (None where nothing is quantized)."""
     weight_bits = {q.num_bits for w in quantize_wrappers(student) for _, q, _ in w._weight_vars}
-    activation_bits = {q.num_bits for _, q, _ in activation_quantizers(student)}
+    activation_bits = {q.num_bits for _, q, _ in lowbit_activation_quantizers(student)}
     if len(weight_bits) > 1 or len(activation_bits) > 1:
         raise UserError(f"student {student.name!r} mixes bit widths {sorted(weight_bits)}/{sorted(activation_bits)}")
     return (next(iter(weight_bits), None), next(iter(activation_bits), None))

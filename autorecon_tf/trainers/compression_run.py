@@ -106,7 +106,12 @@ class _Run:
         self.total_epochs = int(config.warmup_epochs) if method == "noise" else int(config.epochs)
         student_steps = (self.total_epochs - int(config.warmup_epochs)) * int(config.steps_per_epoch)
         self.student = build_student(
-            teacher.model, weight_bits, activation_bits, config.student.scheme, config.student.quantize_first_last
+            teacher.model,
+            weight_bits,
+            activation_bits,
+            config.student.scheme,
+            config.student.quantize_first_last,
+            int8_boundaries=config.student.get("int8_boundaries", False),
         )
         loss_options = dict(
             temperature=config.student.temperature,

@@ -1,0 +1,317 @@
+"""Reproduction harness (issue 7): a grid of teacher x bits x generator x seed x s, run through the tools.
+
+    python benchmarks/reproduce.py --preset smoke --workdir /tmp/reproduce_smoke      # minutes
+    python benchmarks/reproduce.py --preset core                                     # ~2.5 h on 2 cores
+    python benchmarks/reproduce.py --preset full --teacher mobilenetv2=path/teacher.keras
+    python benchmarks/reproduce.py --preset core --render_only                       # tables + plots only
+
+The grids are in benchmarks/reproduce_grid.py. Every stage runs a tool of tools/
+in a subprocess (log in <workdir>/logs/): train_teacher.py (smoke only), search.py
+once per teacher, then compress.py once per cell in <workdir>/runs/<cell_id>/. A
+finished cell writes <workdir>/cells/<cell_id>.json (atomically) and is skipped on
+the next run; a killed one is re-run in the same directory, where the tool resumes
+from its checkpoint. A failed cell is reported and the others go on (exit status 1).
+Then benchmarks/reproduce_render.py writes the tables and the plots: into
+BENCHMARKS.md and benchmarks/results/ for core and full, into <workdir>/REPRODUCE.md
+for smoke. ``--teacher PATH`` replaces the preset's first teacher, ``--teacher
+NAME=PATH`` the one named (repeatable).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the plots load generators in this process
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+sys.path.insert(0, HERE)
+
+import reproduce_grid as grid  # noqa: E402
+
+from autorecon_tf.utils import atomic  # noqa: E402
+
+TOOLS = os.path.join(REPO, "tools")
+CONFIGS = os.path.join(REPO, "configs")
+
+
+class HarnessError(Exception):
+    """A user error: printed as one ``error:`` line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise HarnessError(message)
+
+
+def parse_args(argv):
+    parser = _Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="smoke", help=f"one of {', '.join(grid.PRESETS)}")
+    parser.add_argument("--workdir", default=None, help="default: runs/reproduce_<preset>")
+    parser.add_argument("--teacher", action="append", default=[], help="PATH or NAME=PATH (repeatable)")
+    parser.add_argument("--render_only", action="store_true", help="only render the tables and plots")
+    args = parser.parse_args(argv)
+    if args.preset not in grid.PRESETS:
+        raise HarnessError(f"--preset={args.preset!r} is unknown: choose one of {', '.join(grid.PRESETS)}")
+    args.workdir = os.path.abspath(args.workdir or os.path.join(REPO, "runs", f"reproduce_{args.preset}"))
+    return args
+
+
+def teacher_overrides(preset, values):
+    """{teacher name: absolute path} from the ``--teacher`` values."""
+    names = [teacher.name for teacher in preset.teachers]
+    overrides = {}
+    for value in values:
+        name, path = value.split("=", 1) if "=" in value else (names[0], value)
+        if name not in names:
+            raise HarnessError(
+                f"--teacher {value!r}: preset {preset.name} has no teacher {name!r} ({', '.join(names)})"
+            )
+        if not os.path.isfile(path):
+            raise HarnessError(f"--teacher {path!r} does not exist: give a teacher.keras of tools/train_teacher.py")
+        overrides[name] = os.path.abspath(path)
+    for teacher in preset.teachers:
+        if teacher.name not in overrides and not teacher.train:
+            path = os.path.join(REPO, teacher.path)
+            if not os.path.isfile(path):
+                raise HarnessError(
+                    f"teacher {teacher.name} file {teacher.path!r} does not exist: train it with "
+                    f"tools/train_teacher.py or pass --teacher {teacher.name}=PATH"
+                )
+            overrides[teacher.name] = path
+    return overrides
+
+
+def _env():
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_tool(tool, args, log_path):
+    """Runs tools/<tool>.py, output appended to ``log_path``; returns (exit status, seconds, peak RSS in MiB)."""
+    command = [sys.executable, os.path.join(TOOLS, f"{tool}.py"), *map(str, args)]
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    started = time.time()
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {shlex.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)  # wait4: this child's own peak memory
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, time.time() - started, usage.ru_maxrss / 1024
+
+
+def _config_args(spec, extra=()):
+    name, preset, overrides = spec
+    args = [f"--config={os.path.join(CONFIGS, name)}:{preset}"]
+    return args + [f"--config.{key}={value}" for key, value in [*overrides.items(), *extra]]
+
+
+def _load_config(spec):
+    from autorecon_tf import cli
+
+    name, preset, overrides = spec
+    config = cli.load_config(os.path.join(CONFIGS, name), preset)
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = type(node[leaf])(value)
+    return config
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _failed(what, status, log_path):
+    print(f"{what}: FAILED with exit status {status}, see {log_path}", flush=True)
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        print("".join(handle.readlines()[-15:]), flush=True)
+
+
+def teacher_stage(teacher, workdir):
+    """Trains a `train` teacher into <workdir>/teacher_<name> once; returns its path (None on failure)."""
+    directory = os.path.join(workdir, f"teacher_{teacher.name}")
+    path = os.path.join(directory, "teacher.keras")
+    record_path = os.path.join(workdir, "stages", f"teacher_{teacher.name}.json")
+    if os.path.exists(record_path):
+        print(f"[teacher {teacher.name}] skipped (finished: {record_path})", flush=True)
+        return path
+    print(f"[teacher {teacher.name}] training in {directory}", flush=True)
+    log_path = os.path.join(workdir, "logs", f"teacher_{teacher.name}.log")
+    spec = (*teacher.train, {})
+    status, seconds, peak = run_tool("train_teacher", [*_config_args(spec), f"--workdir={directory}"], log_path)
+    if status:
+        _failed(f"[teacher {teacher.name}]", status, log_path)
+        return None
+    record = _read(os.path.join(directory, "teacher.json"))
+    atomic.write_json(
+        record_path,
+        {
+            "stage": "teacher",
+            "teacher": teacher.name,
+            "test_top1": record["test_top1"],
+            "process_seconds": seconds,
+            "peak_rss_mib": peak,
+            "images_seen": None,
+            "log": log_path,
+            "finished": _now(),
+        },
+    )
+    return path
+
+
+def search_stage(preset, teacher, teacher_path, workdir):
+    """Runs tools/search.py for ``teacher`` once; returns genotype.json's path (None on failure)."""
+    directory = os.path.join(workdir, f"search_{teacher}")
+    genotype = os.path.join(directory, "genotype.json")
+    record_path = os.path.join(workdir, "stages", f"search_{teacher}.json")
+    if os.path.exists(record_path):
+        print(f"[search {teacher}] skipped (finished: {record_path})", flush=True)
+        return genotype
+    print(f"[search {teacher}] searching in {directory}", flush=True)
+    log_path = os.path.join(workdir, "logs", f"search_{teacher}.log")
+    args = [*_config_args(preset.search), f"--teacher={teacher_path}", f"--workdir={directory}"]
+    status, seconds, peak = run_tool("search", args, log_path)
+    if status:
+        _failed(f"[search {teacher}]", status, log_path)
+        return None
+    search = _load_config(preset.search).search
+    images = search.epochs * search.steps_per_epoch * search.batch_size * (search.weight_steps + search.arch_steps)
+    atomic.write_json(
+        record_path,
+        {
+            "stage": "search",
+            "teacher": teacher,
+            "search_steps": search.epochs * search.steps_per_epoch,
+            "warmup_epochs": search.warmup_epochs,
+            "generated_images": images,
+            "process_seconds": seconds,  # the last invocation, start-up and graph tracing included
+            "images_per_second": images / seconds,
+            "peak_rss_mib": peak,
+            "genotype": genotype,
+            "log": log_path,
+            "finished": _now(),
+        },
+    )
+    return genotype
+
+
+def cell_stage(preset, cell, teacher_path, genotype, workdir):
+    """Runs tools/compress.py for one cell and writes cells/<cell_id>.json; returns True on success."""
+    directory = os.path.join(workdir, "runs", cell.cell_id)
+    log_path = os.path.join(workdir, "logs", f"{cell.cell_id}.log")
+    extra = [("generator.channel_scale", float(cell.scale))]
+    args = [
+        *_config_args(preset.compress, extra),
+        f"--teacher={teacher_path}",
+        f"--generator={cell.generator}",
+        f"--weight_bits={cell.weight_bits}",
+        f"--activation_bits={cell.activation_bits}",
+        f"--seed={cell.seed}",
+        f"--workdir={directory}",
+    ]
+    if cell.generator == "searched":
+        args.append(f"--genotype={genotype}")
+    status, seconds, peak = run_tool("compress", args, log_path)
+    if status:
+        _failed(f"[cell {cell.cell_id}]", status, log_path)
+        return False
+    metrics = _read(os.path.join(directory, "metrics.json"))
+    training_seconds = metrics["training_seconds"] or float("nan")
+    result = {
+        "cell_id": cell.cell_id,
+        "teacher": cell.teacher,
+        "teacher_path": teacher_path,
+        "weight_bits": cell.weight_bits,
+        "activation_bits": cell.activation_bits,
+        "bits": cell.bits,
+        "generator": cell.generator,
+        "seed": cell.seed,
+        "scale": cell.scale,
+        "teacher_top1": metrics["teacher_top1"],
+        "student_top1": metrics["student_top1"],
+        "student_top5": metrics["student_top5"],
+        "top1_drop": metrics["top1_drop"],
+        "data_free": metrics["data_free"],
+        "wall_time_seconds": metrics["wall_time_seconds"],  # all invocations of the tool, resumes included
+        "training_seconds": metrics["training_seconds"],
+        "process_seconds": seconds,  # the last invocation, start-up and evaluation included
+        "images_seen": metrics["images_seen"],
+        "generated_images": metrics["generated_images_seen"],
+        "images_per_second": metrics["images_seen"] / training_seconds,
+        "peak_rss_mib": peak,
+        "budget": metrics["budget"],
+        "workdir": directory,
+        "log": log_path,
+        "finished": _now(),
+    }
+    atomic.write_json(os.path.join(workdir, "cells", f"{cell.cell_id}.json"), result)
+    return True
+
+
+def run_grid(preset, teachers, workdir):
+    """Runs every unfinished stage and cell; returns the number of failures."""
+    failures = 0
+    paths = dict(teachers)
+    for teacher in preset.teachers:
+        if teacher.name not in paths:
+            paths[teacher.name] = teacher_stage(teacher, workdir)
+            failures += paths[teacher.name] is None
+    genotypes = {}
+    for name in dict.fromkeys(cell.teacher for cell in preset.cells if cell.generator == "searched"):
+        genotypes[name] = search_stage(preset, name, paths[name], workdir) if paths[name] else None
+        failures += genotypes[name] is None
+    for index, cell in enumerate(preset.cells, 1):
+        label = f"[cell {index}/{len(preset.cells)}] {cell.cell_id}"
+        if os.path.exists(os.path.join(workdir, "cells", f"{cell.cell_id}.json")):
+            print(f"{label}: skipped (finished)", flush=True)
+            continue
+        if paths[cell.teacher] is None or (cell.generator == "searched" and genotypes[cell.teacher] is None):
+            print(f"{label}: not run (its teacher or search failed)", flush=True)
+            failures += 1
+            continue
+        print(f"{label}: running", flush=True)
+        started = time.time()
+        ok = cell_stage(preset, cell, paths[cell.teacher], genotypes.get(cell.teacher), workdir)
+        failures += not ok
+        if ok:
+            print(f"{label}: done in {time.time() - started:.0f} s", flush=True)
+    return failures
+
+
+def main(argv=None):
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        preset = grid.get_preset(args.preset)
+        teachers = {} if args.render_only else teacher_overrides(preset, args.teacher)
+    except HarnessError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    os.makedirs(args.workdir, exist_ok=True)
+    started = time.time()
+    failures = 0 if args.render_only else run_grid(preset, teachers, args.workdir)
+    import reproduce_render
+
+    markdown = reproduce_render.render(preset, args.workdir)
+    print(f"Wrote {markdown} and {os.path.join(args.workdir, 'plots')} ({time.time() - started:.0f} s)", flush=True)
+    if failures:
+        print(f"{failures} stage(s) or cell(s) failed: re-run the same command to retry them", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The experiment grids of benchmarks/reproduce.py (issue 7), as data.
+
+    python benchmarks/reproduce.py --preset smoke|core|full [--workdir DIR] [--teacher PATH | NAME=PATH]
+
+A grid is a :class:`Preset`: the teachers, one search config, one compress config
+(with its budget overrides) and the cells. A cell is one run of tools/compress.py:
+(teacher, weight bits, activation bits, generator, seed, generator channel scale s).
+
+- smoke: the tiny digits teacher (trained here), the tiny search, W4A4 gdfq + searched
+  + the noise baseline at the compress smoke budget; minutes on 2 cores.
+- core: the ResNet-20 Fashion-MNIST teacher, one standard search, W4A4 and W3A3 x
+  {gdfq, searched} x seeds {0, 1, 2} (12 cells) + noise, zeroq, real at W4A4 seed 0
+  (3 cells), at CORE_COMPRESS_BUDGET; about 2.5 hours on 2 cores.
+- full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
+  baselines at every bit width (seed 0), and the Table-3 analogue (MobileNetV2 W5A5,
+  s in {0.5, 1, 2, 3, 4}, both generators, seed 0), at the compress `standard`
+  preset (up to 45 min a cell): days on 2 cores, meant for a bigger machine.
+"""
+
+import dataclasses
+
+GENERATORS = ("gdfq", "searched")
+BASELINES = ("noise", "zeroq", "real")
+
+
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    """A teacher: either a file given on the command line (``path``) or one trained here (``train``)."""
+
+    name: str
+    label: str
+    path: str = ""  # default .keras file, relative to the repository root
+    train: tuple = ()  # (config file in configs/, preset) to train it into <workdir>/teacher_<name>
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    teacher: str
+    weight_bits: int
+    activation_bits: int
+    generator: str
+    seed: int = 0
+    scale: float = 1.0
+
+    @property
+    def bits(self):
+        return f"W{self.weight_bits}A{self.activation_bits}"
+
+    @property
+    def cell_id(self):
+        return f"{self.teacher}_{self.bits.lower()}_{self.generator}_seed{self.seed}_s{self.scale:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    teachers: tuple  # of Teacher
+    search: tuple  # (config file, preset, overrides dict)
+    compress: tuple  # (config file, preset, overrides dict)
+    cells: tuple  # of Cell
+    publish: bool  # True: the markdown goes to BENCHMARKS.md and the plots to benchmarks/results/plots/
+
+
+TINY_DIGITS = Teacher("tiny_digits", "ResNet-8 (tiny, 8x8 digits)", train=("teacher_tiny_digits.py", "smoke"))
+RESNET20 = Teacher("resnet20", "ResNet-20 (Fashion-MNIST)", path="runs/teacher_resnet20_fmnist/teacher.keras")
+MOBILENETV2 = Teacher(
+    "mobilenetv2", "MobileNetV2 (Fashion-MNIST)", path="runs/teacher_mobilenetv2_fmnist/teacher.keras"
+)
+
+# The core budget, in one place. A compress iteration at batch 64 takes ~1.5-2.5 s on 2 cores:
+# 1 warm-up epoch (generator only) + 3 epochs of 50 = 150 student iterations (~5-7 min) a cell;
+# 15 cells (~1.5-2 h) + the standard search (~30-40 min) fit about 2.5 hours.
+# ZeroQ distils 256 images for 100 steps (the compress `demo` preset's numbers).
+CORE_COMPRESS_BUDGET = {
+    "batch_size": 64,
+    "steps_per_epoch": 50,
+    "warmup_epochs": 1,
+    "epochs": 4,
+    "zeroq.num_images": 256,
+    "zeroq.steps": 100,
+}
+
+
+def _grid(teachers, bits, seeds, generators=GENERATORS, scale=1.0):
+    return [Cell(t, b, b, g, s, scale) for t in teachers for b in bits for g in generators for s in seeds]
+
+
+def _unique(cells):
+    return tuple(dict((cell.cell_id, cell) for cell in cells).values())
+
+
+def _smoke():
+    cells = _grid(["tiny_digits"], [4], [0]) + _grid(["tiny_digits"], [4], [0], ("noise",))
+    return Preset(
+        "smoke",
+        (TINY_DIGITS,),
+        ("search_tiny.py", "eager", {}),
+        ("compress_resnet20_fmnist.py", "smoke", {}),
+        _unique(cells),
+        publish=False,
+    )
+
+
+def _core():
+    cells = _grid(["resnet20"], [4, 3], [0, 1, 2]) + _grid(["resnet20"], [4], [0], BASELINES)
+    return Preset(
+        "core",
+        (RESNET20,),
+        ("search_resnet20_fmnist.py", "standard", {}),
+        ("compress_resnet20_fmnist.py", "standard", CORE_COMPRESS_BUDGET),
+        _unique(cells),
+        publish=True,
+    )
+
+
+FULL_BITS = (6, 5, 4, 3)
+TABLE3_SCALES = (0.5, 1.0, 2.0, 3.0, 4.0)
+
+
+def _full():
+    teachers = ["resnet20", "mobilenetv2"]
+    cells = _grid(teachers, FULL_BITS, [0, 1, 2]) + _grid(teachers, FULL_BITS, [0], BASELINES)
+    for scale in TABLE3_SCALES:  # Table 3 of the paper: generator width vs accuracy
+        cells += _grid(["mobilenetv2"], [5], [0], GENERATORS, scale)
+    return Preset(
+        "full",
+        (RESNET20, MOBILENETV2),
+        ("search_resnet20_fmnist.py", "standard", {}),  # same 28x28x1 input for both teachers
+        ("compress_resnet20_fmnist.py", "standard", {}),
+        _unique(cells),
+        publish=True,
+    )
+
+
+PRESETS = {"smoke": _smoke, "core": _core, "full": _full}
+
+
+def get_preset(name):
+    return PRESETS[name]()

@@ -1,0 +1,312 @@
+"""Tables and plots of benchmarks/reproduce.py, from the cell and stage JSONs of its workdir.
+
+    python benchmarks/reproduce.py --preset core --render_only     (how it is launched)
+
+Blocks (benchmarks/report.py): ``reproduce_<preset>`` (top-1 mean ± std over seeds per
+teacher, bits and generator, the baselines and the FP teachers, with the plots),
+``reproduce_<preset>_cost`` (wall time, generated images, images/s, peak memory of
+the search and the compression) and, when the grid varies the generator channel
+scale s, ``reproduce_<preset>_scale``. PNGs go to <workdir>/plots/ and, for the
+published presets, to benchmarks/results/plots/reproduce_<preset>_*.png.
+"""
+
+import glob
+import json
+import os
+import shutil
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import report  # noqa: E402
+import reproduce_grid as grid  # noqa: E402
+
+from autorecon_tf.utils.atomic import atomic_path  # noqa: E402
+
+SAMPLES_PER_CLASS = 2
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_cells(preset, workdir):
+    paths = [os.path.join(workdir, "cells", f"{cell.cell_id}.json") for cell in preset.cells]
+    return [_read(path) for path in paths if os.path.exists(path)]
+
+
+def load_stages(workdir):
+    """Teacher trainings first, then the searches."""
+    stages = [_read(path) for path in glob.glob(os.path.join(workdir, "stages", "*.json"))]
+    return sorted(stages, key=lambda stage: (stage["stage"] != "teacher", stage["teacher"]))
+
+
+def _groups(cells, key):
+    groups = {}
+    for cell in cells:
+        groups.setdefault(key(cell), []).append(cell)
+    return groups
+
+
+def _stats(values):
+    values = 100 * np.asarray(values, dtype=float)
+    return values.mean(), (values.std(ddof=1) if len(values) > 1 else 0.0), len(values)
+
+
+def _accuracy(values):
+    mean, std, count = _stats(values)
+    return f"{mean:.2f} ± {std:.2f}" if count > 1 else f"{mean:.2f}"
+
+
+def _row_order(item, order):
+    """Widest bits first, then the generators, then the baselines."""
+    (_, method), members = item
+    return (-members[0]["weight_bits"], -members[0]["activation_bits"], order[method])
+
+
+def accuracy_rows(preset, cells):
+    """FP teacher, then per bit width the generators and the baselines (s = 1 only)."""
+    labels = {teacher.name: teacher.label for teacher in preset.teachers}
+    rows = []
+    for teacher, group in _groups(cells, lambda cell: cell["teacher"]).items():
+        fp = np.mean([cell["teacher_top1"] for cell in group]) * 100
+        rows.append(
+            {"teacher": labels.get(teacher, teacher), "bits": "FP32", "method": "teacher", "top-1 %": f"{fp:.2f}"}
+        )
+        order = {name: index for index, name in enumerate(grid.GENERATORS + grid.BASELINES)}
+        at_unit_scale = [cell for cell in group if cell["scale"] == 1.0]
+        keyed = _groups(at_unit_scale, lambda cell: (cell["bits"], cell["generator"]))
+        for (bits, method), members in sorted(keyed.items(), key=lambda item: _row_order(item, order)):
+            mean, _, count = _stats([cell["student_top1"] for cell in members])
+            rows.append(
+                {
+                    "teacher": labels.get(teacher, teacher),
+                    "bits": bits,
+                    "method": method + ("" if members[0]["data_free"] else " (NOT data-free)"),
+                    "top-1 %": _accuracy([cell["student_top1"] for cell in members]),
+                    "seeds": count,
+                    "drop (pp)": f"{fp - mean:.2f}",
+                }
+            )
+    return rows
+
+
+def scale_rows(cells):
+    """Seed-0 cells of the (teacher, bits) pairs that vary s."""
+    varied = _groups(cells, lambda cell: (cell["teacher"], cell["bits"]))
+    varied = {key for key, members in varied.items() if len({cell["scale"] for cell in members}) > 1}
+    seed0 = [cell for cell in cells if cell["seed"] == 0 and (cell["teacher"], cell["bits"]) in varied]
+    rows = []
+    keyed = _groups(seed0, lambda cell: (cell["teacher"], cell["bits"], cell["scale"]))
+    for (teacher, bits, scale), members in sorted(keyed.items()):
+        row = {"teacher": teacher, "bits": bits, "s": f"{scale:g}"}
+        for cell in members:
+            if cell["generator"] in grid.GENERATORS:
+                row[f"{cell['generator']} top-1 %"] = f"{100 * cell['student_top1']:.2f}"
+        rows.append(row)
+    return rows
+
+
+def cost_rows(cells, stages):
+    rows = []
+    for stage in stages:
+        seconds = stage["process_seconds"]
+        images = stage.get("generated_images")
+        rows.append(
+            {
+                "stage": stage["stage"],
+                "teacher": stage["teacher"],
+                "runs": 1,
+                "wall time (min)": f"{seconds / 60:.1f}",
+                "generated images": f"{images:,}" if images else "",
+                "images/s": f"{stage['images_per_second']:.1f}" if images else "",
+                "peak RSS (MiB)": f"{stage['peak_rss_mib']:.0f}",
+            }
+        )
+    for (teacher, method), members in _groups(cells, lambda cell: (cell["teacher"], cell["generator"])).items():
+        rows.append(
+            {
+                "stage": f"compress {method}",
+                "teacher": teacher,
+                "runs": len(members),
+                "wall time (min)": f"{np.mean([cell['wall_time_seconds'] for cell in members]) / 60:.1f}",
+                "generated images": f"{int(np.mean([cell['generated_images'] for cell in members])):,}",
+                "images/s": f"{np.mean([cell['images_per_second'] for cell in members]):.1f}",
+                "peak RSS (MiB)": f"{max(cell['peak_rss_mib'] for cell in members):.0f}",
+            }
+        )
+    return rows
+
+
+def _save(figure, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    plt.close(figure)
+    return path
+
+
+def plot_accuracy_vs_bits(cells, path):
+    teachers = list(dict.fromkeys(cell["teacher"] for cell in cells))
+    figure, axes = plt.subplots(1, len(teachers), figsize=(5.5 * len(teachers), 4), squeeze=False)
+    for axis, teacher in zip(axes[0], teachers):
+        mine = [cell for cell in cells if cell["teacher"] == teacher and cell["scale"] == 1.0]
+        axis.axhline(100 * np.mean([c["teacher_top1"] for c in mine]), color="gray", ls="--", label="FP teacher")
+        for method, members in _groups(mine, lambda cell: cell["generator"]).items():
+            by_bits = _groups(members, lambda cell: cell["weight_bits"])
+            bits = sorted(by_bits)
+            stats = [_stats([cell["student_top1"] for cell in by_bits[b]]) for b in bits]
+            line = "-o" if method in grid.GENERATORS else "s"
+            axis.errorbar(bits, [s[0] for s in stats], yerr=[s[1] for s in stats], fmt=line, capsize=4, label=method)
+        axis.set(title=teacher, xlabel="bit width (W = A)", ylabel="test top-1 %")
+        axis.set_xticks(sorted({cell["weight_bits"] for cell in mine}))
+        axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_accuracy_vs_scale(cells, path):
+    """Seed 0 only, like the scale table (the other seeds exist only at s = 1)."""
+    seed0 = [cell for cell in cells if cell["seed"] == 0 and cell["generator"] in grid.GENERATORS]
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    for (teacher, bits, method), members in sorted(
+        _groups(seed0, lambda c: (c["teacher"], c["bits"], c["generator"])).items()
+    ):
+        if len(members) < 2:
+            continue
+        members = sorted(members, key=lambda cell: cell["scale"])
+        top1 = [100 * cell["student_top1"] for cell in members]
+        axis.plot([cell["scale"] for cell in members], top1, "-o", label=f"{teacher} {bits} {method}")
+    axis.set(xlabel="generator channel scale s", ylabel="test top-1 %", title="accuracy vs generator width (seed 0)")
+    axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_alpha_entropy(workdir, stages, path):
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    for stage in stages:
+        if stage["stage"] != "search":
+            continue
+        history = _read(os.path.join(workdir, f"search_{stage['teacher']}", "alpha_history.json"))["history"]
+        axis.plot([e["epoch"] for e in history], [e["entropy"] for e in history], marker="o", label=stage["teacher"])
+        axis.axvline(stage["warmup_epochs"], color="gray", ls=":", lw=1)
+    axis.set(xlabel="search epoch (dotted: end of the weights-only warm-up)", ylabel="mean entropy of softmax(alpha)")
+    axis.set_title("alpha entropy during the search")
+    axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def _sample_cells(cells, teacher):
+    """One finished cell per generator for ``teacher``: seed 0, s = 1, preferably W4A4."""
+    chosen = {}
+    for cell in sorted(cells, key=lambda cell: (cell["bits"] != "W4A4", cell["seed"], cell["scale"] != 1.0)):
+        has_generator = os.path.exists(os.path.join(cell["workdir"], "generator.keras"))
+        if cell["teacher"] == teacher and cell["generator"] in grid.GENERATORS and has_generator:
+            chosen.setdefault(cell["generator"], cell)
+    return [chosen[name] for name in grid.GENERATORS if name in chosen]
+
+
+def plot_samples(cells, teacher, path):
+    """Rows: SAMPLES_PER_CLASS images per generator; columns: the classes (each image min-max scaled)."""
+    from autorecon_tf.teachers.loader import load_keras_model, load_teacher
+
+    chosen = _sample_cells(cells, teacher)
+    generators = [load_keras_model(os.path.join(c["workdir"], "generator.keras"), "generator") for c in chosen]
+    classes = load_teacher(chosen[0]["teacher_path"]).num_classes
+    figure, axes = plt.subplots(
+        len(chosen) * SAMPLES_PER_CLASS, classes, figsize=(classes, 1.1 * len(chosen) * SAMPLES_PER_CLASS)
+    )
+    axes = np.asarray(axes).reshape(len(chosen) * SAMPLES_PER_CLASS, classes)
+    rng = np.random.default_rng(0)
+    for index, (cell, generator) in enumerate(zip(chosen, generators)):
+        labels = np.tile(np.arange(classes, dtype="int32"), SAMPLES_PER_CLASS)
+        z = rng.standard_normal((len(labels), int(generator.inputs[0].shape[-1]))).astype("float32")
+        images = np.asarray(generator([z, labels], training=False), dtype=np.float32)
+        for sample, (image, label) in enumerate(zip(images, labels)):
+            axis = axes[index * SAMPLES_PER_CLASS + sample // classes, label]
+            image = (image - image.min()) / max(float(image.max() - image.min()), 1e-8)
+            axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if sample < classes and index == 0:
+                axis.set_title(str(label), fontsize=8)
+            if label == 0:
+                axis.set_ylabel(cell["generator"], fontsize=8)
+    figure.suptitle(f"generated samples per class, {teacher} ({chosen[0]['bits']}, seed 0)", fontsize=9)
+    return _save(figure, path)
+
+
+def make_plots(preset, workdir, cells, stages):
+    """Writes the PNGs under <workdir>/plots/; returns [(title, path)]."""
+    directory = os.path.join(workdir, "plots")
+    plots = []
+    if cells:
+        plots.append(
+            ("accuracy vs bit width", plot_accuracy_vs_bits(cells, os.path.join(directory, "accuracy_vs_bits.png")))
+        )
+    if len({cell["scale"] for cell in cells}) > 1:
+        plots.append(("accuracy vs s", plot_accuracy_vs_scale(cells, os.path.join(directory, "accuracy_vs_scale.png"))))
+    if any(stage["stage"] == "search" for stage in stages):
+        plots.append(
+            ("alpha entropy", plot_alpha_entropy(workdir, stages, os.path.join(directory, "alpha_entropy.png")))
+        )
+    for teacher in dict.fromkeys(cell["teacher"] for cell in cells):
+        if _sample_cells(cells, teacher):
+            path = os.path.join(directory, f"samples_{teacher}.png")
+            plots.append((f"generated samples, {teacher}", plot_samples(cells, teacher, path)))
+    return plots
+
+
+def render(preset, workdir):
+    """Writes the plots and the markdown blocks; returns the markdown file's path."""
+    cells, stages = load_cells(preset, workdir), load_stages(workdir)
+    plots = make_plots(preset, workdir, cells, stages)
+    name = f"reproduce_{preset.name}"
+    if preset.publish:
+        markdown, results = report.BENCHMARKS_MD, report.RESULTS
+        published = []
+        for title, path in plots:
+            copy = os.path.join(results, "plots", f"{name}_{os.path.basename(path)}")
+            os.makedirs(os.path.dirname(copy), exist_ok=True)
+            shutil.copyfile(path, copy)
+            published.append((title, copy))
+        plots = published
+    else:
+        markdown, results = os.path.join(workdir, "REPRODUCE.md"), os.path.join(workdir, "results")
+    base = os.path.dirname(markdown)
+    links = "\n".join(f"![{title}]({os.path.relpath(path, base)})" for title, path in plots)
+    missing = len(preset.cells) - len(cells)
+    spec = preset.compress
+    notes = (
+        f"Preset `{preset.name}`: {len(cells)} of {len(preset.cells)} cells finished"
+        + (f" ({missing} missing)" if missing else "")
+        + f"; compress config `{spec[0]}:{spec[1]}` with {spec[2] or 'no overrides'}; search config"
+        f" `{preset.search[0]}:{preset.search[1]}`. Top-1 % on the real test set, mean ± sample std over seeds"
+        " (one value when one seed); generators and baselines at s = 1.\n\n" + links
+    )
+    columns = ["teacher", "bits", "method", "top-1 % (mean ± std)", "seeds", "drop (pp)"]
+    rows = [dict(row, **{columns[3]: row.pop("top-1 %")}) for row in accuracy_rows(preset, cells)]
+    report.record(name, rows, columns, notes, markdown=markdown, results=results)
+    cost_columns = ["stage", "teacher", "runs", "wall time (min)", "generated images", "images/s", "peak RSS (MiB)"]
+    cost_notes = (
+        "Compression rows: mean over the runs of the tool's wall time (resumes included) and images/s of its"
+        " training loop (images through the student); search rows: the whole process, start-up and tracing"
+        " included, with images = steps x batch x (T1 + V1). Peak RSS of the tool's process."
+    )
+    report.record(
+        f"{name}_cost", cost_rows(cells, stages), cost_columns, cost_notes, markdown=markdown, results=results
+    )
+    if len({cell["scale"] for cell in cells}) > 1:
+        scale_columns = ["teacher", "bits", "s", "gdfq top-1 %", "searched top-1 %"]
+        report.record(
+            f"{name}_scale",
+            scale_rows(cells),
+            scale_columns,
+            "Seed 0 (Table 3 analogue).",
+            markdown=markdown,
+            results=results,
+        )
+    return markdown

@@ -1,0 +1,85 @@
+"""benchmarks/reproduce.py (issue 7): the grid shapes, its CLI errors, and the smoke preset end to end."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from helpers import PYTHON, REPO, assert_user_error, tool_env
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+
+import reproduce_grid as grid  # noqa: E402
+
+SCRIPT = os.path.join(REPO, "benchmarks", "reproduce.py")
+
+
+def run_reproduce(*args, timeout=600):
+    return subprocess.run(
+        [PYTHON, SCRIPT, *map(str, args)], cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_core_has_12_generator_cells_and_3_baselines():
+    cells = grid.get_preset("core").cells
+    generated = [cell for cell in cells if cell.generator in grid.GENERATORS]
+    assert len(generated) == 12 and len(cells) == 15
+    assert {(c.weight_bits, c.activation_bits) for c in generated} == {(4, 4), (3, 3)}
+    assert {c.seed for c in generated} == {0, 1, 2}
+    baselines = [cell for cell in cells if cell.generator in grid.BASELINES]
+    assert sorted(c.generator for c in baselines) == ["noise", "real", "zeroq"]
+    assert {(c.weight_bits, c.seed) for c in baselines} == {(4, 0)}
+    assert len({cell.cell_id for cell in cells}) == len(cells)
+
+
+def test_full_has_both_teachers_four_bit_widths_and_five_scales():
+    preset = grid.get_preset("full")
+    cells = preset.cells
+    assert {teacher.name for teacher in preset.teachers} == {c.teacher for c in cells} == {"resnet20", "mobilenetv2"}
+    assert {c.weight_bits for c in cells} == {6, 5, 4, 3}
+    assert {c.generator for c in cells} == set(grid.GENERATORS + grid.BASELINES)
+    table3 = [c for c in cells if c.teacher == "mobilenetv2" and c.bits == "W5A5" and c.generator in grid.GENERATORS]
+    for generator in grid.GENERATORS:
+        assert {c.scale for c in table3 if c.generator == generator and c.seed == 0} == {0.5, 1.0, 2.0, 3.0, 4.0}
+    assert len({cell.cell_id for cell in cells}) == len(cells)
+
+
+def test_smoke_grid_and_bad_arguments():
+    smoke = grid.get_preset("smoke")
+    assert sorted(c.generator for c in smoke.cells) == ["gdfq", "noise", "searched"]
+    assert not smoke.publish and all(c.bits == "W4A4" for c in smoke.cells)
+    assert_user_error(run_reproduce("--preset", "huge"), "--preset", "huge")
+    assert_user_error(
+        run_reproduce("--preset", "core", "--teacher", "/no/such/teacher.keras"), "/no/such/teacher.keras"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_smoke_preset_writes_cells_table_and_plots_then_resumes(tmp_path):
+    workdir = tmp_path / "reproduce"
+    first = run_reproduce("--preset", "smoke", "--workdir", workdir, timeout=1100)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    cells = [workdir / "cells" / f"{cell.cell_id}.json" for cell in grid.get_preset("smoke").cells]
+    for path in cells:
+        assert path.stat().st_size > 0, path
+    markdown = (workdir / "REPRODUCE.md").read_text()
+    assert "<!-- BEGIN reproduce_smoke -->" in markdown and "<!-- BEGIN reproduce_smoke_cost -->" in markdown
+    assert "±" in markdown and "| W4A4 | searched |" in markdown
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown)
+    names = {os.path.basename(path) for path in linked}
+    assert {"accuracy_vs_bits.png", "alpha_entropy.png", "samples_tiny_digits.png"} <= names
+    for path in linked:
+        assert (workdir / path).stat().st_size > 0, path
+    for path in (workdir / "plots").iterdir():
+        assert path.stat().st_size > 0, path
+
+    stamps = [path.stat().st_mtime_ns for path in cells]
+    again = run_reproduce("--preset", "smoke", "--workdir", workdir, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert again.stdout.count("skipped") == len(cells) + 2  # the cells, the teacher and the search
+    assert "running" not in again.stdout and "training in" not in again.stdout
+    assert [path.stat().st_mtime_ns for path in cells] == stamps
