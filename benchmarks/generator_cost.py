@@ -1,0 +1,68 @@
+"""Parameters and FLOPs of the searched generator vs GDFQ's, per channel scale s (paper Sec. 4.2).
+
+    .venv/bin/python benchmarks/generator_cost.py --genotype benchmarks/results/search_resnet20_fmnist_genotype.json
+
+FLOPs are TensorFlow's profiler count (a multiply-add = 2 FLOPs) of one forward pass
+of one image, inference mode. No training: the numbers depend only on the architectures.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from autorecon_tf.compat import tf  # noqa: E402
+from autorecon_tf.generators.from_genotype import build_generator_from_genotype  # noqa: E402
+from autorecon_tf.generators.gdfq import build_gdfq_generator  # noqa: E402
+from autorecon_tf.search_space import load_genotype  # noqa: E402
+from benchmarks.report import record  # noqa: E402
+
+
+def forward_flops(model):
+    """FLOPs of ``model([z, y])`` for one sample, from the TF profiler on a frozen concrete function."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    specs = [tf.TensorSpec([1, *spec.shape[1:]], spec.dtype) for spec in model.inputs]
+    concrete = tf.function(lambda z, y: model([z, y], training=False)).get_concrete_function(*specs)
+    frozen = convert_variables_to_constants_v2(concrete)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), options=options)
+    return profile.total_float_ops
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--genotype", required=True)
+    parser.add_argument("--scales", default="0.5,1,2,3,4")
+    args = parser.parse_args()
+    genotype = load_genotype(args.genotype)
+    rows = []
+    for scale in (float(value) for value in args.scales.split(",")):
+        for name, model in (
+            ("searched", build_generator_from_genotype(genotype, channel_scale=scale)),
+            (
+                "gdfq",
+                build_gdfq_generator(genotype.input_shape, genotype.num_classes, genotype.latent_dim, scale),
+            ),
+        ):
+            rows.append(
+                {
+                    "generator": name,
+                    "s": scale,
+                    "parameters": int(model.count_params()),
+                    "MFLOPs per image": round(forward_flops(model) / 1e6, 2),
+                }
+            )
+            print(rows[-1], flush=True)
+    record(
+        "generator_cost",
+        rows,
+        ["generator", "s", "parameters", "MFLOPs per image"],
+        notes=f"Genotype {args.genotype}, input {tuple(genotype.input_shape)}; forward pass of one image.",
+    )
+
+
+if __name__ == "__main__":
+    main()
