@@ -68,6 +68,15 @@ def run(main):
     app.run(guarded_main, flags_parser=_parse_flags)
 
 
+def require_config_and_workdir(config, workdir, config_example, workdir_example):
+    """Returns ``config`` if both ``--config`` and ``--workdir`` were given, else a one-line UserError."""
+    if config is None:
+        raise UserError(f"--config is required, e.g. --config {config_example}")
+    if not workdir:
+        raise UserError(f"--workdir is required, e.g. --workdir {workdir_example}")
+    return config
+
+
 def require_file(path, what, fix):
     """Raises a one-line UserError unless ``path`` is an existing file or directory."""
     if not path:

@@ -142,21 +142,41 @@ def _failed(what, status, log_path):
         print("".join(handle.readlines()[-15:]), flush=True)
 
 
+_FINISHED = object()
+
+
+def _stage_run(label, doing, record_path, tool, args, directory, workdir):
+    """Runs ``tool args --workdir=directory`` once for a stage whose record is ``record_path``.
+
+    Returns ``_FINISHED`` if the record exists (skipped), None if the tool failed,
+    else ``(seconds, peak_rss_mib, log_path)``.
+    """
+    if os.path.exists(record_path):
+        print(f"[{label}] skipped (finished: {record_path})", flush=True)
+        return _FINISHED
+    print(f"[{label}] {doing} in {directory}", flush=True)
+    log_path = os.path.join(workdir, "logs", f"{label.replace(' ', '_')}.log")
+    status, seconds, peak = run_tool(tool, [*args, f"--workdir={directory}"], log_path)
+    if status:
+        _failed(f"[{label}]", status, log_path)
+        return None
+    return seconds, peak, log_path
+
+
 def teacher_stage(teacher, workdir):
     """Trains a `train` teacher into <workdir>/teacher_<name> once; returns its path (None on failure)."""
     directory = os.path.join(workdir, f"teacher_{teacher.name}")
     path = os.path.join(directory, "teacher.keras")
     record_path = os.path.join(workdir, "stages", f"teacher_{teacher.name}.json")
-    if os.path.exists(record_path):
-        print(f"[teacher {teacher.name}] skipped (finished: {record_path})", flush=True)
-        return path
-    print(f"[teacher {teacher.name}] training in {directory}", flush=True)
-    log_path = os.path.join(workdir, "logs", f"teacher_{teacher.name}.log")
     spec = (*teacher.train, {})
-    status, seconds, peak = run_tool("train_teacher", [*_config_args(spec), f"--workdir={directory}"], log_path)
-    if status:
-        _failed(f"[teacher {teacher.name}]", status, log_path)
+    ran = _stage_run(
+        f"teacher {teacher.name}", "training", record_path, "train_teacher", [*_config_args(spec)], directory, workdir
+    )
+    if ran is None:
         return None
+    if ran is _FINISHED:
+        return path
+    seconds, peak, log_path = ran
     record = _read(os.path.join(directory, "teacher.json"))
     atomic.write_json(
         record_path,
@@ -179,16 +199,13 @@ def search_stage(preset, teacher, teacher_path, workdir):
     directory = os.path.join(workdir, f"search_{teacher}")
     genotype = os.path.join(directory, "genotype.json")
     record_path = os.path.join(workdir, "stages", f"search_{teacher}.json")
-    if os.path.exists(record_path):
-        print(f"[search {teacher}] skipped (finished: {record_path})", flush=True)
-        return genotype
-    print(f"[search {teacher}] searching in {directory}", flush=True)
-    log_path = os.path.join(workdir, "logs", f"search_{teacher}.log")
-    args = [*_config_args(preset.search), f"--teacher={teacher_path}", f"--workdir={directory}"]
-    status, seconds, peak = run_tool("search", args, log_path)
-    if status:
-        _failed(f"[search {teacher}]", status, log_path)
+    args = [*_config_args(preset.search), f"--teacher={teacher_path}"]
+    ran = _stage_run(f"search {teacher}", "searching", record_path, "search", args, directory, workdir)
+    if ran is None:
         return None
+    if ran is _FINISHED:
+        return genotype
+    seconds, peak, log_path = ran
     search = _load_config(preset.search).search
     images = search.epochs * search.steps_per_epoch * search.batch_size * (search.weight_steps + search.arch_steps)
     atomic.write_json(

@@ -51,11 +51,9 @@ def _bits(value, flag):
 
 def main(argv):
     del argv
-    config = _CONFIG.value
-    if config is None:
-        raise UserError("--config is required, e.g. --config configs/compress_resnet20_fmnist.py:standard")
-    if not _WORKDIR.value:
-        raise UserError("--workdir is required, e.g. --workdir runs/compress_w4a4_gdfq_s0")
+    config = cli.require_config_and_workdir(
+        _CONFIG.value, _WORKDIR.value, "configs/compress_resnet20_fmnist.py:standard", "runs/compress_w4a4_gdfq_s0"
+    )
     weight_bits = _bits(_WEIGHT_BITS.value, "--weight_bits")
     activation_bits = _bits(_ACTIVATION_BITS.value, "--activation_bits")
     from autorecon_tf.trainers.compression_run import METHODS, run_compression

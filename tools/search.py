@@ -18,7 +18,6 @@ from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.distribute import STRATEGIES, split_cpu  # noqa: E402
-from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.trainers.search_run import run_search  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -32,11 +31,9 @@ _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this m
 
 def main(argv):
     del argv
-    config = _CONFIG.value
-    if config is None:
-        raise UserError("--config is required, e.g. --config configs/search_resnet20_fmnist.py:smoke")
-    if not _WORKDIR.value:
-        raise UserError("--workdir is required, e.g. --workdir runs/search_resnet20_fmnist")
+    config = cli.require_config_and_workdir(
+        _CONFIG.value, _WORKDIR.value, "configs/search_resnet20_fmnist.py:smoke", "runs/search_resnet20_fmnist"
+    )
     teacher = _TEACHER.value or config.teacher
     cli.require_file(teacher, "teacher", "train one with tools/train_teacher.py or pass --teacher")
     cli.log_config(config)

@@ -16,7 +16,6 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.teachers import training  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -33,11 +32,9 @@ _RETRAIN = flags.DEFINE_bool(
 
 def main(argv):
     del argv
-    config = _CONFIG.value
-    if config is None:
-        raise UserError("--config is required, e.g. --config configs/teacher_resnet20_fmnist.py:standard")
-    if not _WORKDIR.value:
-        raise UserError("--workdir is required, e.g. --workdir runs/teacher_resnet20_fmnist")
+    config = cli.require_config_and_workdir(
+        _CONFIG.value, _WORKDIR.value, "configs/teacher_resnet20_fmnist.py:standard", "runs/teacher_resnet20_fmnist"
+    )
     if _DATA_DIR.value:
         config.data_dir = _DATA_DIR.value
     record = None if _RETRAIN.value else training.finished_record(config, _WORKDIR.value)
