@@ -1,8 +1,10 @@
 """Reproduction harness (issue 7): a grid of teacher x bits x generator x seed x s, run through the tools.
 
     python benchmarks/reproduce.py --preset smoke --workdir /tmp/reproduce_smoke      # minutes
-    python benchmarks/reproduce.py --preset core                                     # ~2.5 h on 2 cores
+    python benchmarks/reproduce.py --preset core                                     # ~1.5 h on 2 cores
+    python benchmarks/reproduce.py --preset bits --workdir runs/reproduce_core       # + W6A6, W5A5
     python benchmarks/reproduce.py --preset full --teacher mobilenetv2=path/teacher.keras
+    python benchmarks/reproduce.py --preset core --search resnet20=runs/search_dir   # reuse a finished search
     python benchmarks/reproduce.py --preset core --render_only                       # tables + plots only
 
 The grids are in benchmarks/reproduce_grid.py. Every stage runs a tool of tools/
@@ -14,7 +16,9 @@ from its checkpoint. A failed cell is reported and the others go on (exit status
 Then benchmarks/reproduce_render.py writes the tables and the plots: into
 BENCHMARKS.md and benchmarks/results/ for core and full, into <workdir>/REPRODUCE.md
 for smoke. ``--teacher PATH`` replaces the preset's first teacher, ``--teacher
-NAME=PATH`` the one named (repeatable).
+NAME=PATH`` the one named (repeatable). ``--search NAME=DIR`` reuses a finished
+tools/search.py workdir (genotype.json + alpha_history.json, searched on that same
+teacher) instead of searching again; the cost table then says the search was reused.
 """
 
 import argparse
@@ -22,6 +26,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -54,6 +59,7 @@ def parse_args(argv):
     parser.add_argument("--preset", default="smoke", help=f"one of {', '.join(grid.PRESETS)}")
     parser.add_argument("--workdir", default=None, help="default: runs/reproduce_<preset>")
     parser.add_argument("--teacher", action="append", default=[], help="PATH or NAME=PATH (repeatable)")
+    parser.add_argument("--search", action="append", default=[], help="NAME=DIR of a finished search (repeatable)")
     parser.add_argument("--render_only", action="store_true", help="only render the tables and plots")
     args = parser.parse_args(argv)
     if args.preset not in grid.PRESETS:
@@ -85,6 +91,32 @@ def teacher_overrides(preset, values):
                 )
             overrides[teacher.name] = path
     return overrides
+
+
+SEARCH_FILES = ("genotype.json", "alpha_history.json")
+
+
+def search_overrides(preset, values, teachers):
+    """{teacher name: search workdir} from the ``--search NAME=DIR`` values, checked against the teachers."""
+    names = [teacher.name for teacher in preset.teachers]
+    searches = {}
+    for value in values:
+        name, directory = value.split("=", 1) if "=" in value else (names[0], value)
+        if name not in names:
+            raise HarnessError(f"--search {value!r}: preset {preset.name} has no teacher {name!r} ({', '.join(names)})")
+        missing = [f for f in SEARCH_FILES if not os.path.isfile(os.path.join(directory, f))]
+        if missing:
+            raise HarnessError(
+                f"--search {directory!r} lacks {', '.join(missing)}: give the --workdir of a finished tools/search.py run"
+            )
+        searched_on = _read(os.path.join(directory, "genotype.json")).get("metadata", {}).get("teacher", "")
+        if name in teachers and os.path.realpath(searched_on) != os.path.realpath(teachers[name]):
+            raise HarnessError(
+                f"--search {directory!r} was searched on teacher {searched_on!r}, not {teachers[name]!r}:"
+                f" pass the same --teacher {name}=PATH or drop --search"
+            )
+        searches[name] = os.path.abspath(directory)
+    return searches
 
 
 def _env():
@@ -194,11 +226,42 @@ def teacher_stage(teacher, workdir):
     return path
 
 
-def search_stage(preset, teacher, teacher_path, workdir):
+def reuse_search(preset, teacher, source, workdir):
+    """Copies a finished search's genotype and alpha history into <workdir>/search_<teacher>; returns the genotype."""
+    directory = os.path.join(workdir, f"search_{teacher}")
+    record_path = os.path.join(workdir, "stages", f"search_{teacher}.json")
+    os.makedirs(directory, exist_ok=True)
+    for name in SEARCH_FILES:
+        shutil.copyfile(os.path.join(source, name), os.path.join(directory, name))
+    metadata = _read(os.path.join(directory, "genotype.json"))["metadata"]
+    print(f"[search {teacher}] reused from {source}", flush=True)
+    atomic.write_json(
+        record_path,
+        {
+            "stage": "search",
+            "teacher": teacher,
+            "reused_from": source,
+            "search_steps": metadata.get("search_steps"),
+            "batch_size": metadata.get("batch_size"),
+            "warmup_epochs": _load_config(preset.search).search.warmup_epochs,
+            "generated_images": None,
+            "process_seconds": None,  # not timed by this harness
+            "images_per_second": None,
+            "peak_rss_mib": None,
+            "genotype": os.path.join(directory, "genotype.json"),
+            "finished": _now(),
+        },
+    )
+    return os.path.join(directory, "genotype.json")
+
+
+def search_stage(preset, teacher, teacher_path, workdir, reuse=None):
     """Runs tools/search.py for ``teacher`` once; returns genotype.json's path (None on failure)."""
     directory = os.path.join(workdir, f"search_{teacher}")
     genotype = os.path.join(directory, "genotype.json")
     record_path = os.path.join(workdir, "stages", f"search_{teacher}.json")
+    if reuse and not os.path.exists(record_path):
+        return reuse_search(preset, teacher, reuse, workdir)
     args = [*_config_args(preset.search), f"--teacher={teacher_path}"]
     ran = _stage_run(f"search {teacher}", "searching", record_path, "search", args, directory, workdir)
     if ran is None:
@@ -280,7 +343,7 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir):
     return True
 
 
-def run_grid(preset, teachers, workdir):
+def run_grid(preset, teachers, workdir, searches=None):
     """Runs every unfinished stage and cell; returns the number of failures."""
     failures = 0
     paths = dict(teachers)
@@ -290,7 +353,8 @@ def run_grid(preset, teachers, workdir):
             failures += paths[teacher.name] is None
     genotypes = {}
     for name in dict.fromkeys(cell.teacher for cell in preset.cells if cell.generator == "searched"):
-        genotypes[name] = search_stage(preset, name, paths[name], workdir) if paths[name] else None
+        reuse = (searches or {}).get(name)
+        genotypes[name] = search_stage(preset, name, paths[name], workdir, reuse) if paths[name] else None
         failures += genotypes[name] is None
     for index, cell in enumerate(preset.cells, 1):
         label = f"[cell {index}/{len(preset.cells)}] {cell.cell_id}"
@@ -315,12 +379,13 @@ def main(argv=None):
         args = parse_args(sys.argv[1:] if argv is None else argv)
         preset = grid.get_preset(args.preset)
         teachers = {} if args.render_only else teacher_overrides(preset, args.teacher)
+        searches = search_overrides(preset, args.search, teachers)
     except HarnessError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
     os.makedirs(args.workdir, exist_ok=True)
     started = time.time()
-    failures = 0 if args.render_only else run_grid(preset, teachers, args.workdir)
+    failures = 0 if args.render_only else run_grid(preset, teachers, args.workdir, searches)
     import reproduce_render
 
     markdown = reproduce_render.render(preset, args.workdir)

@@ -1,6 +1,6 @@
 """The experiment grids of benchmarks/reproduce.py (issue 7), as data.
 
-    python benchmarks/reproduce.py --preset smoke|core|full [--workdir DIR] [--teacher PATH | NAME=PATH]
+    python benchmarks/reproduce.py --preset smoke|core|bits|full [--workdir DIR] [--teacher PATH | NAME=PATH]
 
 A grid is a :class:`Preset`: the teachers, one search config, one compress config
 (with its budget overrides) and the cells. A cell is one run of tools/compress.py:
@@ -10,7 +10,10 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   + the noise baseline at the compress smoke budget; minutes on 2 cores.
 - core: the ResNet-20 Fashion-MNIST teacher, one standard search, W4A4 and W3A3 x
   {gdfq, searched} x seeds {0, 1, 2} (12 cells) + noise, zeroq, real at W4A4 seed 0
-  (3 cells), at CORE_COMPRESS_BUDGET; about 2.5 hours on 2 cores.
+  (3 cells), at CORE_COMPRESS_BUDGET; about 1.5 hours on 2 cores (search reused).
+- bits: core plus W6A6 and W5A5 (issue 5's bit widths, 24 generator cells + the 3
+  baselines) at the same budget. Run it in core's workdir (``--workdir
+  runs/reproduce_core``) and core's 15 finished cells are skipped.
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
   baselines at every bit width (seed 0), and the Table-3 analogue (MobileNetV2 W5A5,
   s in {0.5, 1, 2, 3, 4}, both generators, seed 0), at the compress `standard`
@@ -67,13 +70,13 @@ MOBILENETV2 = Teacher(
     "mobilenetv2", "MobileNetV2 (Fashion-MNIST)", path="runs/teacher_mobilenetv2_fmnist/teacher.keras"
 )
 
-# The core budget, in one place. A compress iteration at batch 64 takes ~1.5-2.5 s on 2 cores:
-# 1 warm-up epoch (generator only) + 3 epochs of 50 = 150 student iterations (~5-7 min) a cell;
-# 15 cells (~1.5-2 h) + the standard search (~30-40 min) fit about 2.5 hours.
+# The core budget, in one place. At batch 64 on 2 cores a compress iteration takes ~1-1.5 s with
+# GDFQ's generator and ~3-5 s with the searched one (4.5x its FLOPs): 1 warm-up epoch (generator
+# only) + 3 epochs of 30 = 90 student iterations a cell.
 # ZeroQ distils 256 images for 100 steps (the compress `demo` preset's numbers).
 CORE_COMPRESS_BUDGET = {
     "batch_size": 64,
-    "steps_per_epoch": 50,
+    "steps_per_epoch": 30,
     "warmup_epochs": 1,
     "epochs": 4,
     "zeroq.num_images": 256,
@@ -114,6 +117,14 @@ def _core():
 
 
 FULL_BITS = (6, 5, 4, 3)
+
+
+def _bits():
+    core = _core()
+    cells = _grid(["resnet20"], FULL_BITS, [0, 1, 2]) + _grid(["resnet20"], [4], [0], BASELINES)
+    return dataclasses.replace(core, name="bits", cells=_unique(cells))
+
+
 TABLE3_SCALES = (0.5, 1.0, 2.0, 3.0, 4.0)
 
 
@@ -132,7 +143,7 @@ def _full():
     )
 
 
-PRESETS = {"smoke": _smoke, "core": _core, "full": _full}
+PRESETS = {"smoke": _smoke, "core": _core, "bits": _bits, "full": _full}
 
 
 def get_preset(name):

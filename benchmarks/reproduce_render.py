@@ -116,15 +116,17 @@ def cost_rows(cells, stages):
     for stage in stages:
         seconds = stage["process_seconds"]
         images = stage.get("generated_images")
+        reused = stage.get("reused_from")
         rows.append(
             {
-                "stage": stage["stage"],
+                "stage": stage["stage"]
+                + (f" (reused: {stage['search_steps']} steps, not timed here)" if reused else ""),
                 "teacher": stage["teacher"],
                 "runs": 1,
-                "wall time (min)": f"{seconds / 60:.1f}",
+                "wall time (min)": f"{seconds / 60:.1f}" if seconds is not None else "",
                 "generated images": f"{images:,}" if images else "",
                 "images/s": f"{stage['images_per_second']:.1f}" if images else "",
-                "peak RSS (MiB)": f"{stage['peak_rss_mib']:.0f}",
+                "peak RSS (MiB)": f"{stage['peak_rss_mib']:.0f}" if stage["peak_rss_mib"] is not None else "",
             }
         )
     for (teacher, method), members in _groups(cells, lambda cell: (cell["teacher"], cell["generator"])).items():

@@ -2,11 +2,12 @@
 
 import json
 import os
-import subprocess
 import sys
 
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.data.pipeline import fit_preprocessing
+
+from helpers import run_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "compress_resnet20_fmnist.py")
@@ -60,27 +61,21 @@ def tiny_config(preset="smoke", **overrides):
     return config
 
 
+def tool_args(teacher, workdir, *extra, overrides=None):
+    """The arguments of ``tools/compress.py`` for the tiny teacher."""
+    flags_ = [f"--config.{key}={value}" for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items()]
+    return [f"--config={CONFIG}:smoke", f"--teacher={teacher}", f"--workdir={workdir}", *flags_, *extra]
+
+
 def tool_command(teacher, workdir, *extra, overrides=None):
     """The ``python tools/compress.py`` command line for the tiny teacher."""
-    flags_ = [f"--config.{key}={value}" for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items()]
     return [
         sys.executable,
         os.path.join(REPO, "tools", "compress.py"),
-        f"--config={CONFIG}:smoke",
-        f"--teacher={teacher}",
-        f"--workdir={workdir}",
-        *flags_,
-        *extra,
+        *tool_args(teacher, workdir, *extra, overrides=overrides),
     ]
 
 
-def run_tool(teacher, workdir, *extra, overrides=None, timeout=900):
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        tool_command(teacher, workdir, *extra, overrides=overrides),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env=env,
-    )
+def run_compress(teacher, workdir, *extra, overrides=None, timeout=900):
+    """Runs ``tools/compress.py`` on the tiny teacher; returns the CompletedProcess (text)."""
+    return run_tool("compress", *tool_args(teacher, workdir, *extra, overrides=overrides), timeout=timeout)

@@ -9,7 +9,7 @@ import pytest
 from autorecon_tf.compat import tf
 from autorecon_tf.errors import UserError
 
-from compress_helpers import run_tool, tool_command, write_tiny_teacher
+from compress_helpers import run_compress, tool_command, write_tiny_teacher
 from conftest import make_tiny_teacher
 from helpers import kill_at_first_checkpoint
 
@@ -48,17 +48,17 @@ def _assert_one_line_error(result, *words):
 
 @pytest.mark.parametrize("flag, value", [("--weight_bits", "1"), ("--activation_bits", "9"), ("--weight_bits", "four")])
 def test_unsupported_bits_exit_2_naming_them(teacher_path, tmp_path, flag, value):
-    result = run_tool(teacher_path, str(tmp_path / "run"), f"{flag}={value}")
+    result = run_compress(teacher_path, str(tmp_path / "run"), f"{flag}={value}")
     _assert_one_line_error(result, flag, value, "2 to 8")
 
 
 def test_searched_generator_needs_a_genotype(teacher_path, tmp_path):
-    result = run_tool(teacher_path, str(tmp_path / "run"), "--generator=searched")
+    result = run_compress(teacher_path, str(tmp_path / "run"), "--generator=searched")
     _assert_one_line_error(result, "--genotype")
 
 
 def test_unknown_generator_is_named(teacher_path, tmp_path):
-    result = run_tool(teacher_path, str(tmp_path / "run"), "--generator=gan")
+    result = run_compress(teacher_path, str(tmp_path / "run"), "--generator=gan")
     _assert_one_line_error(result, "'gan'", "gdfq")
 
 
@@ -89,7 +89,7 @@ def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_p
     assert status == -signal.SIGKILL, "the run ended before the first checkpoint: nothing was killed"
     assert not os.path.exists(os.path.join(workdir, "metrics.json"))
 
-    result = run_tool(teacher_path, workdir)
+    result = run_compress(teacher_path, workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resuming gdfq from the checkpoint after epoch 1" in result.stdout
     metrics = _check_artifacts(workdir)
@@ -102,7 +102,7 @@ def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_p
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_cpu_devices(teacher_path, tmp_path):
     workdir = str(tmp_path / "run")
-    result = run_tool(teacher_path, workdir, "--strategy=mirrored", "--cpu_devices=2")
+    result = run_compress(teacher_path, workdir, "--strategy=mirrored", "--cpu_devices=2")
     assert result.returncode == 0, result.stderr[-3000:]
     _check_artifacts(workdir, replicas=2)
 

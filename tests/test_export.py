@@ -10,7 +10,7 @@ import pytest
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
 from autorecon_tf.export import convert_student, evaluate_tflite, make_interpreter, noise_images
-from autorecon_tf.export.graph import INPUT, float_boundaries, preprocessing_input_range
+from autorecon_tf.export.graph import INPUT, float_boundaries, measure_ranges, preprocessing_input_range
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import parity_report
 from autorecon_tf.quantization import build_student, set_range_update
@@ -43,6 +43,19 @@ def test_export_graph_ranges_only_the_tensors_gdfq_leaves_float(tiny_teacher):
     ]
     # A student trained with its int8 boundaries leaves export only the pooling to range.
     assert float_boundaries(build_student(tiny_teacher, 4, 4, int8_boundaries=True)) == ["pool"]
+
+
+def test_logit_range_is_the_calibration_range_times_the_margin_capped_by_the_interval_bound(tiny_teacher):
+    student = _calibrated_student(tiny_teacher, 8, 8)
+    images = noise_images((8, 8, 1), 64, seed=2)
+    names = float_boundaries(student)
+    bound = measure_ranges(student, names, images, logit_margin=None)["quant_logits"]
+    measured = measure_ranges(student, names, images, logit_margin=1.0)["quant_logits"]
+    assert bound[0] < measured[0] < 0 < measured[1] < bound[1]  # the interval bound is loose
+    doubled = measure_ranges(student, names, images, logit_margin=2.0)["quant_logits"]
+    assert doubled[0] == pytest.approx(max(bound[0], 2 * measured[0]))
+    assert doubled[1] == pytest.approx(min(bound[1], 2 * measured[1]))
+    assert measure_ranges(student, names, images, logit_margin=1e6)["quant_logits"] == pytest.approx(bound)
 
 
 def test_unquantized_model_is_rejected(tiny_teacher):
@@ -143,8 +156,13 @@ def test_tool_reports_corrupt_and_unquantized_inputs_in_one_line(tiny_teacher, t
     teacher_path = tmp_path / "teacher.keras"
     tiny_teacher.save(teacher_path)
     out = str(tmp_path / "out" / "student.tflite")
-    for student, expected in ((corrupt, "could not be loaded"), (teacher_path, "not a quantized student")):
-        result = _run_tool(f"--student={student}", f"--teacher={teacher_path}", f"--out={out}")
+    cases = (
+        (corrupt, "could not be loaded", []),
+        (teacher_path, "not a quantized student", []),
+        (teacher_path, "config.export.logit_margin=-1.0 must be >= 0", ["--config.export.logit_margin=-1"]),
+    )
+    for student, expected, extra in cases:
+        result = _run_tool(f"--student={student}", f"--teacher={teacher_path}", f"--out={out}", *extra)
         assert result.returncode == 2, result.stderr[-2000:]
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("error: ") and expected in last, result.stderr[-2000:]

@@ -1,5 +1,6 @@
 """benchmarks/reproduce.py (issue 7): the grid shapes, its CLI errors, and the smoke preset end to end."""
 
+import json
 import os
 import re
 import subprocess
@@ -32,6 +33,13 @@ def test_core_has_12_generator_cells_and_3_baselines():
     assert sorted(c.generator for c in baselines) == ["noise", "real", "zeroq"]
     assert {(c.weight_bits, c.seed) for c in baselines} == {(4, 0)}
     assert len({cell.cell_id for cell in cells}) == len(cells)
+
+
+def test_bits_is_core_plus_w6a6_and_w5a5_at_the_same_budget():
+    core, bits = grid.get_preset("core"), grid.get_preset("bits")
+    assert set(core.cells) < set(bits.cells) and len(bits.cells) == 27
+    assert {c.bits for c in bits.cells if c.generator in grid.GENERATORS} == {"W6A6", "W5A5", "W4A4", "W3A3"}
+    assert (bits.compress, bits.search, bits.teachers) == (core.compress, core.search, core.teachers)
 
 
 def test_full_has_both_teachers_four_bit_widths_and_five_scales():
@@ -83,3 +91,44 @@ def test_smoke_preset_writes_cells_table_and_plots_then_resumes(tmp_path):
     assert again.stdout.count("skipped") == len(cells) + 2  # the cells, the teacher and the search
     assert "running" not in again.stdout and "training in" not in again.stdout
     assert [path.stat().st_mtime_ns for path in cells] == stamps
+
+
+def _fake_search(directory, teacher):
+    directory.mkdir()
+    genotype = {"metadata": {"teacher": str(teacher), "search_steps": 600, "batch_size": 64}}
+    (directory / "genotype.json").write_text(json.dumps(genotype))
+    (directory / "alpha_history.json").write_text(json.dumps({"history": []}))
+    return directory
+
+
+def test_search_reuse_checks_its_directory_and_teacher(tmp_path):
+    import reproduce
+
+    preset = grid.get_preset("core")
+    teacher, other = tmp_path / "teacher.keras", tmp_path / "other.keras"
+    search = _fake_search(tmp_path / "search", teacher)
+    with pytest.raises(reproduce.HarnessError, match="lacks genotype.json, alpha_history.json"):
+        reproduce.search_overrides(preset, [f"resnet20={tmp_path}"], {"resnet20": str(teacher)})
+    with pytest.raises(reproduce.HarnessError, match="was searched on teacher .*other.keras"):
+        reproduce.search_overrides(preset, [f"resnet20={search}"], {"resnet20": str(other)})
+    with pytest.raises(reproduce.HarnessError, match="no teacher 'vgg'"):
+        reproduce.search_overrides(preset, [f"vgg={search}"], {"resnet20": str(teacher)})
+    assert reproduce.search_overrides(preset, [str(search)], {"resnet20": str(teacher)}) == {"resnet20": str(search)}
+
+
+def test_reused_search_is_copied_recorded_and_rendered_as_untimed(tmp_path):
+    import reproduce
+    import reproduce_render
+
+    preset = grid.get_preset("core")
+    search = _fake_search(tmp_path / "search", tmp_path / "teacher.keras")
+    workdir = tmp_path / "work"
+    genotype = reproduce.search_stage(preset, "resnet20", "unused", str(workdir), reuse=str(search))
+    assert genotype == str(workdir / "search_resnet20" / "genotype.json")
+    assert (workdir / "search_resnet20" / "alpha_history.json").exists()
+    stages = reproduce_render.load_stages(str(workdir))
+    assert [stage["reused_from"] for stage in stages] == [str(search)]
+    (row,) = reproduce_render.cost_rows([], stages)
+    assert row["stage"] == "search (reused: 600 steps, not timed here)" and row["wall time (min)"] == ""
+    # A second call finds the stage record and does not copy again.
+    assert reproduce.search_stage(preset, "resnet20", "unused", str(workdir), reuse=str(search)) == genotype

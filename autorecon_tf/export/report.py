@@ -12,7 +12,7 @@ import numpy as np
 from absl import logging
 
 from autorecon_tf.errors import UserError
-from autorecon_tf.export.graph import preprocessing_input_range
+from autorecon_tf.export.graph import LOGIT_MARGIN, preprocessing_input_range
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import convert_float, keras_logits, measure_latency, parity_report
 from autorecon_tf.export.tflite import convert_student, noise_images
@@ -48,6 +48,7 @@ def export_student(
     latency_threads=1,
     grid_images=256,
     input_range=None,
+    logit_margin=LOGIT_MARGIN,
 ):
     """Converts, writes and measures; returns the report (see the module docstring).
 
@@ -56,7 +57,9 @@ def export_student(
     check_student(student, out_path)
     weight_bits, activation_bits = student_bits(student)
     start = time.time()
-    student_bytes, ranges = convert_student(student, calibration_images, int8_io=int8_io, input_range=input_range)
+    student_bytes, ranges = convert_student(
+        student, calibration_images, int8_io=int8_io, input_range=input_range, logit_margin=logit_margin
+    )
     write_bytes(out_path, student_bytes)
     teacher_path = os.path.join(os.path.dirname(os.path.abspath(out_path)), "teacher_float32.tflite")
     write_bytes(teacher_path, convert_float(teacher))
@@ -117,6 +120,10 @@ def export_run(student_path, teacher_path, out_path, config, generator_path=None
     """What tools/export_tflite.py does: load, calibrate, convert, measure, write export_report.json."""
     from autorecon_tf.teachers.loader import load_keras_model, load_teacher
 
+    if config.export.logit_margin < 0:
+        raise UserError(
+            f"config.export.logit_margin={config.export.logit_margin} must be >= 0 (0 keeps the interval bound)"
+        )
     student = load_keras_model(student_path, what="student")
     check_student(student, student_path)
     teacher = load_teacher(teacher_path)
@@ -138,6 +145,7 @@ def export_run(student_path, teacher_path, out_path, config, generator_path=None
         latency_threads=config.latency.threads,
         grid_images=config.evaluation.grid_images,
         input_range=preprocessing_input_range(teacher.preprocessing),
+        logit_margin=config.export.logit_margin or None,
     )
     report.update(student=os.path.abspath(student_path), calibration_source=source, config=config.to_dict())
     write_json(os.path.join(os.path.dirname(os.path.abspath(out_path)), "export_report.json"), report)

@@ -27,7 +27,7 @@ import numpy as np
 
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.errors import UserError
-from autorecon_tf.export.graph import build_export_model, float_boundaries, measure_ranges
+from autorecon_tf.export.graph import LOGIT_MARGIN, build_export_model, float_boundaries, measure_ranges
 from autorecon_tf.quantization.student import is_quantized_student, quantize_wrappers, static_ranges
 
 
@@ -59,7 +59,7 @@ def noise_images(input_shape, count, seed=0):
     return np.random.default_rng(seed).standard_normal((count, *input_shape)).astype("float32")
 
 
-def convert_student(student, calibration_images, int8_io=False, input_range=None):
+def convert_student(student, calibration_images, int8_io=False, input_range=None, logit_margin=LOGIT_MARGIN):
     """Converts ``student`` to .tflite bytes (int8 kernels and activations).
 
     Args:
@@ -72,6 +72,9 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
         the teacher's preprocessing: ``graph.preprocessing_input_range``); the
         input's int8 range. Without it the range is measured on
         ``calibration_images``, which must then cover the real inputs.
+      logit_margin: the logits' int8 range is the calibration logits' range
+        times this, capped by the interval bound (None: the bound; see
+        ``graph._bound_pool_and_dense``).
 
     Returns:
       ``(tflite_bytes, ranges)``: the flatbuffer and the ranges added for export.
@@ -79,7 +82,8 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
     if not is_quantized_student(student):
         raise UserError(f"model {student.name!r} has no autorecon_tf quantizers: give a student from tools/compress.py")
     images = np.asarray(calibration_images, dtype=np.float32)
-    ranges = measure_ranges(student, float_boundaries(student), images, input_range=input_range)
+    names = float_boundaries(student)
+    ranges = measure_ranges(student, names, images, input_range=input_range, logit_margin=logit_margin)
     export_model = build_export_model(student, ranges)
     spec = tf.TensorSpec([1, *export_model.inputs[0].shape[1:]], tf.float32)
     with static_ranges(student), _export_kernels(student):
