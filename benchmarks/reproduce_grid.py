@@ -10,7 +10,8 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   + the noise baseline at the compress smoke budget; minutes on 2 cores.
 - core: the ResNet-20 Fashion-MNIST teacher, one standard search, W4A4 and W3A3 x
   {gdfq, searched} x seeds {0, 1, 2} (12 cells) + noise, zeroq, real at W4A4 seed 0
-  (3 cells), at CORE_COMPRESS_BUDGET; about 1.5 hours on 2 cores (search reused).
+  (3 cells), at CORE_COMPRESS_BUDGET; about 1.5 hours on 2 cores with --search reusing a
+  finished search (the standard search adds about 47 min).
 - bits: core plus W6A6 and W5A5 (issue 5's bit widths, 24 generator cells + the 3
   baselines) at the same budget. Run it in core's workdir (``--workdir
   runs/reproduce_core``) and core's 15 finished cells are skipped.
