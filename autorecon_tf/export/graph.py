@@ -190,7 +190,7 @@ def _bound_pool_and_dense(student, ranges, logit_margin=LOGIT_MARGIN):
     logit turns the top classes into ties (the generated images' range
     [-3.9, 6.2] would give ~89%). So the logits get the calibration images'
     range times ``logit_margin`` (both ends), capped by the interval bound:
-    [-17.7, 21.9] from noise images, 99.5% agreement (BENCHMARKS.md, issue 6).
+    [-17.7, 21.9] from noise images, 99.63% agreement (BENCHMARKS.md, issue 6).
     ``logit_margin=None`` keeps the interval bound.
     """
     producers = _producers(student)
