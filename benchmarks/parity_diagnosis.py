@@ -49,7 +49,8 @@ def _agreement(a, b):
 
 
 def diagnose(export_dir, images, seed=0):
-    report = json.load(open(os.path.join(export_dir, "export_report.json"), encoding="utf-8"))
+    with open(os.path.join(export_dir, "export_report.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
     student = load_keras_model(report["student"], what="student")
     ranges = {name: tuple(value) for name, value in report["export_ranges"].items()}
     logits = keras_logits(student, images)

@@ -68,16 +68,20 @@ def parse_args(argv):
     return args
 
 
+def _named(preset, flag, value):
+    """``(teacher name, path)`` of a ``--flag NAME=PATH`` or ``--flag PATH`` (the preset's first teacher)."""
+    names = [teacher.name for teacher in preset.teachers]
+    name, path = value.split("=", 1) if "=" in value else (names[0], value)
+    if name not in names:
+        raise HarnessError(f"{flag} {value!r}: preset {preset.name} has no teacher {name!r} ({', '.join(names)})")
+    return name, path
+
+
 def teacher_overrides(preset, values):
     """{teacher name: absolute path} from the ``--teacher`` values."""
-    names = [teacher.name for teacher in preset.teachers]
     overrides = {}
     for value in values:
-        name, path = value.split("=", 1) if "=" in value else (names[0], value)
-        if name not in names:
-            raise HarnessError(
-                f"--teacher {value!r}: preset {preset.name} has no teacher {name!r} ({', '.join(names)})"
-            )
+        name, path = _named(preset, "--teacher", value)
         if not os.path.isfile(path):
             raise HarnessError(f"--teacher {path!r} does not exist: give a teacher.keras of tools/train_teacher.py")
         overrides[name] = os.path.abspath(path)
@@ -98,12 +102,9 @@ SEARCH_FILES = ("genotype.json", "alpha_history.json")
 
 def search_overrides(preset, values, teachers):
     """{teacher name: search workdir} from the ``--search NAME=DIR`` values, checked against the teachers."""
-    names = [teacher.name for teacher in preset.teachers]
     searches = {}
     for value in values:
-        name, directory = value.split("=", 1) if "=" in value else (names[0], value)
-        if name not in names:
-            raise HarnessError(f"--search {value!r}: preset {preset.name} has no teacher {name!r} ({', '.join(names)})")
+        name, directory = _named(preset, "--search", value)
         missing = [f for f in SEARCH_FILES if not os.path.isfile(os.path.join(directory, f))]
         if missing:
             raise HarnessError(
