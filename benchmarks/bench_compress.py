@@ -1,6 +1,7 @@
 """Throughput of the stage-2 compress step: generated images/s at batch 128, and peak memory.
 
     python benchmarks/bench_compress.py [--batch_size 128] [--steps 20] [--weight_bits 4] [--activation_bits 4]
+        [--torch_python .venv-torch/bin/python]
 
 A random-weight ResNet-20 teacher on 32x32x1 inputs, GDFQ's generator and the
 W4A4 GDFQ-scheme student. Times ``--steps`` joint iterations (generator step +
@@ -10,13 +11,17 @@ asserts a time. On a shared machine read ``*_cpu_seconds_per_step`` and the
 load average too: wall-clock rates drop with the load of other processes. The
 script also times a plain ResNet-20 train step and reports the compress step
 relative to it (a ratio measured in the same run). Reference on this 2-core CPU: the official PyTorch GDFQ runs
-80-84 images/s at batch 128.
+80-84 images/s at batch 128 (the developers' guide). With ``--torch_python`` (a Python
+with torch: ``bash tools/bootstrap_torch.sh`` makes ``.venv-torch``) the same run then
+times ``benchmarks/torch_gdfq_step.py``, a re-implementation of the official GDFQ
+iteration, on the same shapes, and records both rates and their ratio.
 """
 
 import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 
@@ -77,6 +82,7 @@ def main():
     parser.add_argument("--weight_bits", type=int, default=4)
     parser.add_argument("--activation_bits", type=int, default=4)
     parser.add_argument("--jit_compile", action="store_true")
+    parser.add_argument("--torch_python", default="", help="a Python with torch: also time the PyTorch GDFQ step")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
@@ -119,6 +125,14 @@ def main():
             "load_average_1min_at_end": os.getloadavg()[0],
         }
     )
+    columns = []
+    if args.torch_python:
+        torch = _torch_step(args)
+        results.update({f"torch_{key}": value for key, value in torch.items()})
+        results["tf_over_torch_joint_images_per_second"] = (
+            results["joint_images_per_second"] / torch["joint_images_per_second"]
+        )
+        columns = ["torch_joint_images_per_second", "tf_over_torch_joint_images_per_second", "torch_threads"]
     print(json.dumps(results, indent=2, sort_keys=True))
     record(
         "compress_step",
@@ -132,12 +146,24 @@ def main():
             "joint_seconds_per_step",
             "plain_resnet20_train_step_seconds",
             "joint_step_over_plain_step",
+            *columns,
             "peak_rss_mb",
             "load_average_1min_at_end",
         ],
         notes="Speed target: at least 1.5x the official PyTorch GDFQ figure of 80-84 images/s (>= 125 images/s). "
-        "joint = generator step + student step on one generated batch.",
+        "joint = generator step + student step on one generated batch. torch_*: "
+        "benchmarks/torch_gdfq_step.py (the official GDFQ iteration re-implemented in PyTorch) "
+        "on the same shapes, run right after the TF timing.",
     )
+
+
+def _torch_step(args):
+    """Runs benchmarks/torch_gdfq_step.py with ``args.torch_python`` on the same shapes; its JSON."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_gdfq_step.py")
+    command = [args.torch_python, script, "--batch_size", str(args.batch_size), "--steps", str(args.steps)]
+    command += ["--weight_bits", str(args.weight_bits), "--activation_bits", str(args.activation_bits)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ real test images it measures the top-1 agreement of:
 * the student with its export graph (``export/graph.py``: the student plus the 8-bit
   fake-quants export adds), with all the added ranges and with each group alone (input,
   BatchNorm outputs, pooling, logits), using the report's ranges;
-* the .tflite with the export graph and with the student.
+* the .tflite with the export graph and with the student;
+* the .tflite run by LiteRT's builtin kernels against the same file run by XNNPACK (the
+  default delegate): two correct integer implementations of one file.
 """
 
 import argparse
@@ -30,7 +32,7 @@ import ml_collections  # noqa: E402
 from autorecon_tf.export import graph  # noqa: E402
 from autorecon_tf.export.parity import keras_logits  # noqa: E402
 from autorecon_tf.export.report import evaluation_set  # noqa: E402
-from autorecon_tf.export.tflite import run_tflite  # noqa: E402
+from autorecon_tf.export.tflite import make_interpreter, run_tflite  # noqa: E402
 from autorecon_tf.quantization import student_bits  # noqa: E402
 from autorecon_tf.teachers.loader import load_keras_model, load_teacher  # noqa: E402
 from benchmarks.report import record  # noqa: E402
@@ -66,9 +68,12 @@ def diagnose(export_dir, images, seed=0):
         row[f"graph, {group} only"] = _agreement(
             logits, keras_logits(graph.build_export_model(student, subset), images)
         )
-    tflite_logits = run_tflite(os.path.join(export_dir, "student.tflite"), images, 256)
+    path = os.path.join(export_dir, "student.tflite")
+    tflite_logits = run_tflite(path, images, 256)
     row["tflite vs graph"] = _agreement(export_logits, tflite_logits)
     row["tflite vs student"] = _agreement(logits, tflite_logits)
+    builtin_logits = run_tflite(path, images, 256, interpreter=make_interpreter(path, delegates=False))
+    row["tflite builtin kernels vs XNNPACK"] = _agreement(builtin_logits, tflite_logits)
     print(row, flush=True)
     return row
 
@@ -91,7 +96,8 @@ def main():
         notes=(
             f"Top-1 agreement (%) on the first {len(images)} real test images. 'noise eps': the Keras student"
             " against itself on inputs + N(0, eps^2). 'graph': the Keras student against its export graph"
-            " (the 8-bit fake-quants export adds, all or one group). 'tflite': the LiteRT file (XNNPACK)."
+            " (the 8-bit fake-quants export adds, all or one group). 'tflite': the LiteRT file (XNNPACK);"
+            " 'builtin kernels': the same file without delegates."
         ),
     )
 

@@ -62,9 +62,10 @@ def get_config(arg="standard"):
     config.student = ml_collections.ConfigDict()
     config.student.scheme = "gdfq"
     config.student.quantize_first_last = True
-    # True: 8-bit EMA quantizers also on BN outputs into residual Adds, such Adds and the logits, so
-    # the .tflite computes what the trained student does (autorecon_tf/quantization/boundaries.py).
-    # Off by default: ranges learned on generated images clip the real logits (BENCHMARKS.md).
+    # True: a deployment-faithful student. 8-bit quantizers also on the input, on BN outputs into
+    # residual Adds, on such Adds and on the logits, with data-free ranges frozen at the end of
+    # warm-up, so the .tflite computes what the trained student does
+    # (autorecon_tf/quantization/boundaries.py). False: GDFQ's placement exactly.
     config.student.int8_boundaries = False
     config.student.temperature = 20.0
     config.student.kd_weight = 1.0

@@ -10,10 +10,11 @@ import pytest
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
 from autorecon_tf.export import convert_student, evaluate_tflite, make_interpreter, noise_images
-from autorecon_tf.export.graph import INPUT, float_boundaries, measure_ranges, preprocessing_input_range
+from autorecon_tf.export.graph import INPUT, float_boundaries, measure_ranges
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import parity_report
 from autorecon_tf.quantization import build_student, set_range_update
+from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.student import lowbit_activation_quantizers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

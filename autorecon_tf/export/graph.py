@@ -1,9 +1,10 @@
 """The export graph: the student plus 8-bit fake-quants on the tensors GDFQ leaves float.
 
-Students built with ``int8_boundaries=True`` (an option, off by default; see
-``autorecon_tf/quantization/boundaries.py``) already carry trained 8-bit
-quantizers on those tensors; for them this module ranges only the input and
-the pooling output. The ranges below are for GDFQ-placement students.
+Deployment-faithful students (``int8_boundaries=True``, an option, off by
+default; see ``autorecon_tf/quantization/boundaries.py``) already carry 8-bit
+quantizers on those tensors, with the data-free ranges below, and on their
+input; for them this module ranges only the pooling output. The ranges below
+are measured here for GDFQ-placement students.
 
 GDFQ quantizes weights and ReLU outputs only. A fully-integer .tflite also needs
 int8 ranges for the other tensors that reach a kernel boundary: the input image,
@@ -38,19 +39,19 @@ this trace; the Keras student itself is not changed (its ranges are read with
 """
 
 import numpy as np
-import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.quantization import boundaries
+from autorecon_tf.quantization.boundaries import LOGIT_MARGIN, input_quantize_layer
 from autorecon_tf.quantization.quantizers import INT8_LEVELS
-from autorecon_tf.quantization.student import activation_quantizers, quantize_wrappers, static_ranges
+from autorecon_tf.quantization.student import (
+    activation_quantizers,
+    effective_weights_of,
+    quantize_wrappers,
+    static_ranges,
+)
+from autorecon_tf.utils.functional import INPUT, producers, rebuild
 
-BN_RANGE_SIGMAS = 4.0
-# The logits' int8 range: the calibration images' logit range times this margin,
-# never wider than the interval bound (see ``_bound_pool_and_dense``).
-LOGIT_MARGIN = 2.0
-INPUT = "__input__"
 # Key prefix of a fake-quant put on the *input* of a pooling layer (see ``_fine_pool_ranges``).
 POOL_INPUT = "__pool_input__/"
 
@@ -66,13 +67,6 @@ def float_boundaries(student):
     return boundaries.float_boundaries(student, quantized, weight_layers)
 
 
-def _bn_range(layer):
-    gamma = layer.gamma.numpy() if layer.gamma is not None else 1.0
-    beta = layer.beta.numpy() if layer.beta is not None else 0.0
-    spread = BN_RANGE_SIGMAS * np.abs(gamma)
-    return float(np.min(beta - spread)), float(np.max(beta + spread))
-
-
 def measure_ranges(student, names, images, batch_size=64, input_range=None, logit_margin=LOGIT_MARGIN):
     """``{name: (min, max)}`` of the outputs of ``names`` (and of the input) on ``images``.
 
@@ -83,7 +77,8 @@ def measure_ranges(student, names, images, batch_size=64, input_range=None, logi
     range that is too narrow clips every real image before the first conv.
     ``logit_margin``: see ``_bound_pool_and_dense``.
     """
-    image, tensors = _rebuild(student, ranges={})
+    model, tensors = _rebuild(student, ranges={})
+    image = model.inputs[0]
     probe = keras.Model(image, [image] + [tensors[name] for name in names])
     low = np.full(len(names) + 1, np.inf)
     high = np.full(len(names) + 1, -np.inf)
@@ -92,28 +87,19 @@ def measure_ranges(student, names, images, batch_size=64, input_range=None, logi
             values = probe(images[start : start + batch_size], training=False)
             low = np.minimum(low, [float(tf.reduce_min(v)) for v in values])
             high = np.maximum(high, [float(tf.reduce_max(v)) for v in values])
-    ranges = {INPUT: (low[0], high[0]) if input_range is None else tuple(float(v) for v in input_range)}
+    ranges = {}
+    if boundaries.input_quantizer_range(student) is None:  # a deployment-faithful student has its own
+        ranges[INPUT] = (low[0], high[0]) if input_range is None else tuple(float(v) for v in input_range)
     for index, name in enumerate(names, start=1):
         lo, hi = low[index], high[index]
         layer = student.get_layer(name)
         if isinstance(layer, keras.layers.BatchNormalization):
-            bn_lo, bn_hi = _bn_range(layer)
+            bn_lo, bn_hi = boundaries.bn_output_range(layer)
             lo, hi = min(lo, bn_lo), max(hi, bn_hi)
         ranges[name] = (lo, hi)
     _fine_pool_ranges(student, ranges)
     _bound_pool_and_dense(student, ranges, logit_margin)
     return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
-
-
-def preprocessing_input_range(preprocessing):
-    """The normalised range of pixel values 0..255 under ``preprocessing`` (mean/std per channel), union over channels.
-
-    Zero (the padding value) is included by ``measure_ranges``.
-    """
-    mean = np.asarray(preprocessing.mean, np.float64)
-    std = np.asarray(preprocessing.std, np.float64)
-    ends = np.concatenate([(0.0 - mean) / std, (1.0 - mean) / std])
-    return float(np.min(ends)), float(np.max(ends))
 
 
 def _activation_grid(student, name):
@@ -144,12 +130,12 @@ def _fine_pool_ranges(student, ranges):
     k * 2^(8-a) <= 255) and so are averages over a power-of-two number of cells.
     In Keras both fake-quants are no-ops on the a-bit values.
     """
-    producers = _producers(student)
-    for name in [n for n in ranges if n in producers]:
+    inputs_of = producers(student)
+    for name in [n for n in ranges if n in inputs_of]:
         layer = student.get_layer(name)
-        if not isinstance(getattr(layer, "layer", layer), boundaries.POOLING) or len(producers[name]) != 1:
+        if not isinstance(getattr(layer, "layer", layer), boundaries.POOLING) or len(inputs_of[name]) != 1:
             continue
-        grid = _activation_grid(student, producers[name][0])
+        grid = _activation_grid(student, inputs_of[name][0])
         if grid is None or grid[2] >= 8:
             continue
         low, step, bits = grid
@@ -159,16 +145,8 @@ def _fine_pool_ranges(student, ranges):
         ranges[name] = fine_range
 
 
-def _producers(student):
-    return {
-        entry["name"]: [inbound[0] for inbound in entry["inbound_nodes"][0]]
-        for entry in student.get_config()["layers"]
-        if entry["inbound_nodes"]
-    }
-
-
-def _producer_range(student, name, ranges, producers):
-    (producer,) = producers[name]
+def _producer_range(student, name, ranges, inputs_of):
+    (producer,) = inputs_of[name]
     if producer in ranges:
         return ranges[producer]
     for quantized_name, _, variables in activation_quantizers(student):
@@ -193,67 +171,37 @@ def _bound_pool_and_dense(student, ranges, logit_margin=LOGIT_MARGIN):
     [-17.7, 21.9] from noise images, 99.63% agreement (BENCHMARKS.md, issue 6).
     ``logit_margin=None`` keeps the interval bound.
     """
-    producers = _producers(student)
-    for name in [n for n in ranges if n in producers]:
+    inputs_of = producers(student)
+    for name in [n for n in ranges if n in inputs_of]:
         if POOL_INPUT + name in ranges:
             continue  # already on the fine grid of its a-bit input
         layer = student.get_layer(name)
         inner = getattr(layer, "layer", layer)
-        source = _producer_range(student, name, ranges, producers)
+        source = _producer_range(student, name, ranges, inputs_of)
         if source is None:
             continue
         if isinstance(inner, boundaries.POOLING):
             ranges[name] = source
         elif isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear:
-            kernel = np.asarray(layer.weights[0].numpy() if layer is inner else _kernel(layer), np.float64)
+            kernel = layer.weights[0].numpy() if layer is inner else effective_weights_of(layer)
             bias = inner.bias.numpy() if inner.use_bias else 0.0
-            low, high = source
-            lows = bias + np.sum(np.minimum(kernel * low, kernel * high), axis=0)
-            highs = bias + np.sum(np.maximum(kernel * low, kernel * high), axis=0)
-            bound = (float(np.min(lows)), float(np.max(highs)))
-            if logit_margin is not None and name in ranges:
-                measured = ranges[name]
-                bound = (max(bound[0], logit_margin * measured[0]), min(bound[1], logit_margin * measured[1]))
-            ranges[name] = bound
-
-
-def _kernel(wrapper):
-    """The fake-quantized kernel a Dense wrapper computes with."""
-    weight, quantizer, variables = wrapper._weight_vars[0]
-    return quantizer(weight, training=False, weights=variables).numpy()
-
-
-def _fake_quant(name, value_range):
-    quantizer = tfmot.quantization.keras.quantizers.FixedQuantizer(
-        num_bits=8, init_min=value_range[0], init_max=value_range[1], narrow_range=False
-    )
-    return QuantizeLayer(quantizer, name=f"export_fq_{name}")
+            bound = boundaries.dense_output_bound(kernel, bias, source)
+            measured = ranges.get(name)
+            ranges[name] = bound if measured is None else boundaries.margin_range(measured, bound, logit_margin)
 
 
 def _rebuild(student, ranges):
-    """Re-calls the student's layers (shared weights) on a new input, inserting fake-quants for ``ranges``."""
-    config = student.get_config()
-    image = keras.Input(shape=student.inputs[0].shape[1:], name="image")
-    input_name = config["input_layers"][0][0]
-    tensors = {input_name: _fake_quant("input", ranges[INPUT])(image) if INPUT in ranges else image}
-    for entry in config["layers"]:
-        name = entry["name"]
-        if name == input_name:
-            continue
-        (node,) = entry["inbound_nodes"]  # the teachers here call every layer once
-        inputs = [tensors[inbound[0]] for inbound in node]
-        if POOL_INPUT + name in ranges:
-            inputs = [_fake_quant(f"{name}_input", ranges[POOL_INPUT + name])(inputs[0])]
-        kwargs = node[0][3] if len(node[0]) > 3 else {}
-        output = student.get_layer(name)(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
-        if name in ranges:
-            output = _fake_quant(name, ranges[name])(output)
-        tensors[name] = output
-    return image, tensors
+    """The student's layers (shared weights) re-called, with 8-bit fake-quants for ``ranges``."""
+    after, before = {}, {}
+    for name, value_range in ranges.items():
+        if name.startswith(POOL_INPUT):
+            layer_name = name[len(POOL_INPUT) :]
+            before[layer_name] = input_quantize_layer(value_range, name=f"export_fq_{layer_name}_input")
+        else:
+            after[name] = input_quantize_layer(value_range, name=f"export_fq_{'input' if name == INPUT else name}")
+    return rebuild(student, after=after, before=before, name=f"{student.name}_export")
 
 
 def build_export_model(student, ranges):
     """The student with 8-bit fake-quants on the tensors of ``ranges`` (see the module docstring)."""
-    image, tensors = _rebuild(student, ranges)
-    outputs = [tensors[entry[0]] for entry in student.get_config()["output_layers"]]
-    return keras.Model(image, outputs[0] if len(outputs) == 1 else outputs, name=f"{student.name}_export")
+    return _rebuild(student, ranges)[0]

@@ -12,10 +12,10 @@ import numpy as np
 from absl import logging
 
 from autorecon_tf.errors import UserError
-from autorecon_tf.export.graph import LOGIT_MARGIN, preprocessing_input_range
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import convert_float, keras_logits, measure_latency, parity_report
 from autorecon_tf.export.tflite import convert_student, noise_images
+from autorecon_tf.quantization.boundaries import LOGIT_MARGIN, preprocessing_input_range
 from autorecon_tf.quantization.student import is_quantized_student, lowbit_activation_quantizers, student_bits
 from autorecon_tf.utils.atomic import write_bytes, write_json
 

@@ -69,7 +69,7 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
         the converter's representative dataset.
       int8_io: int8 model input and output instead of float32.
       input_range: ``(min, max)`` that every real input lies in (data-free, from
-        the teacher's preprocessing: ``graph.preprocessing_input_range``); the
+        the teacher's preprocessing: ``boundaries.preprocessing_input_range``); the
         input's int8 range. Without it the range is measured on
         ``calibration_images``, which must then cover the real inputs.
       logit_margin: the logits' int8 range is the calibration logits' range

@@ -7,29 +7,48 @@ the logits. If the Keras student leaves those float and only the export adds
 8-bit fake-quants, the .tflite computes another function than the student that
 was trained and evaluated: on a 40-iteration W8A8 ResNet-20 student the int8
 logit rounding alone moved 1.5% of the test images' top-1
-(BENCHMARKS.md, "Export parity"). So ``build_student(..., int8_boundaries=True)``
-gives each of these tensors an 8-bit :class:`ActivationQuantizer` (EMA range,
-updated during warm-up, frozen after, like the a-bit ones): what is trained is
-what is exported.
+(BENCHMARKS.md, "Export parity"). So ``build_student(..., int8_boundaries=True, input_range=...)`` builds a
+*deployment-faithful* student:
 
-Measured (BENCHMARKS.md, "Export parity"): on that W8A8 student the Keras/LiteRT
-top-1 agreement rose from 98.43% to 99.40%, but the logit range learned on
-generated images was [-5.5, 5.4] where real logits reach ~20, so the clipped
-logits tied and top-1 fell from 91.1% to 79.0%. Hence off by default. The next
-step is data-free ranges that cannot clip, frozen at the end of warm-up (the
-export's BN-statistics and interval bounds in ``export/graph.py``).
+* each of these tensors gets an 8-bit :class:`ActivationQuantizer` (EMA range
+  during warm-up, like the a-bit ones);
+* at the end of warm-up, ``student.set_deploy_ranges`` widens those ranges to
+  the data-free ones export uses (below) and they stay frozen: the EMA ranges
+  learned on generated images alone had clipped the real logits ([-5.5, 5.4]
+  where real logits reach ~20: top-1 fell from 91.1% to 79.0%);
+* the input image gets the 8-bit fake-quant of the teacher's preprocessing
+  range (:func:`input_quantize_layer`), the one the .tflite's QUANTIZE op applies.
 
-Left out on purpose:
+So the student is trained and evaluated on the function the .tflite computes,
+up to LiteRT's integer arithmetic; export then only adds pooling ranges, on
+which the a-bit values are exact (``export/graph.py``).
 
-* tensors the converter fuses away: a Conv/Dense output consumed only by its
-  BatchNorm (folded into the kernel), and any tensor consumed only by
-  quantized ReLUs (the ReLU and its a-bit fake-quant fuse into the producer);
-* the input image (GDFQ does not quantize it; export gives it the exact 8-bit
-  range of the teacher's preprocessing) and pooling outputs (export puts them
-  on a grid derived from the a-bit input; see ``autorecon_tf/export/graph.py``).
+Data-free ranges (shared with export):
+
+* a BatchNorm output: the EMA range unioned with ``beta +- 4 |gamma|`` per
+  channel (under the teacher's data a BN output is roughly N(beta, gamma^2));
+* the logits (a linear Dense): the measured range times ``LOGIT_MARGIN``,
+  capped by the interval bound of the kernel over its input's range;
+* an Add: the measured range unioned with the sum of its inputs' ranges.
+
+Left out on purpose: tensors the converter fuses away (a Conv/Dense output
+consumed only by its BatchNorm, folded into the kernel; any tensor consumed only
+by quantized ReLUs, fused into the producer with the ReLU's a-bit range) and
+pooling outputs (export puts them on a grid derived from the a-bit input).
 """
 
+import numpy as np
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
+
 from autorecon_tf.compat import keras
+
+BN_RANGE_SIGMAS = 4.0
+# The logits' int8 range: the measured logit range times this margin, never
+# wider than the interval bound (see ``dense_output_bound``).
+LOGIT_MARGIN = 2.0
+# Name of the input fake-quant of a deployment-faithful student.
+INPUT_QUANTIZER = "input_int8"
 
 POOLING = (
     keras.layers.GlobalAveragePooling2D,
@@ -77,7 +96,7 @@ def float_boundaries(model, quantized, weight_layers, include_pooling=True):
         users = users_of.get(name, [])
         layer = model.get_layer(name)
         inner = _inner(layer)
-        if name in quantized or isinstance(layer, keras.layers.InputLayer):
+        if name in quantized or isinstance(layer, (keras.layers.InputLayer, QuantizeLayer)):
             continue
         if not include_pooling and isinstance(inner, POOLING):
             continue
@@ -91,3 +110,60 @@ def float_boundaries(model, quantized, weight_layers, include_pooling=True):
             continue  # BatchNorm is folded into the conv
         found.append(name)
     return found
+
+
+def bn_output_range(layer, sigmas=BN_RANGE_SIGMAS):
+    """``(min, max)`` over channels of ``beta +- sigmas |gamma|``: a data-free range of a BatchNorm output."""
+    gamma = layer.gamma.numpy() if layer.gamma is not None else 1.0
+    beta = layer.beta.numpy() if layer.beta is not None else 0.0
+    spread = sigmas * np.abs(gamma)
+    return float(np.min(beta - spread)), float(np.max(beta + spread))
+
+
+def dense_output_bound(kernel, bias, source_range):
+    """The interval bound ``(min, max)`` of ``x @ kernel + bias`` over all ``x`` in ``source_range``.
+
+    It never clips but is loose: [-95, 80] for the ResNet-20 Fashion-MNIST W8A8
+    student, whose real test logits span [-10, 21] (hence ``LOGIT_MARGIN``).
+    """
+    kernel = np.asarray(kernel, np.float64)
+    low, high = source_range
+    lows = bias + np.sum(np.minimum(kernel * low, kernel * high), axis=0)
+    highs = bias + np.sum(np.maximum(kernel * low, kernel * high), axis=0)
+    return float(np.min(lows)), float(np.max(highs))
+
+
+def margin_range(measured, bound, logit_margin=LOGIT_MARGIN):
+    """``measured`` times ``logit_margin`` (both ends), within ``bound``; the bound when the margin is None."""
+    if logit_margin is None:
+        return bound
+    return max(bound[0], logit_margin * measured[0]), min(bound[1], logit_margin * measured[1])
+
+
+def input_quantize_layer(value_range, name=INPUT_QUANTIZER):
+    """A TFMOT ``QuantizeLayer``: a fixed 8-bit fake-quant on ``value_range`` (zero included), as LiteRT's QUANTIZE."""
+    low, high = min(float(value_range[0]), 0.0), max(float(value_range[1]), 0.0)
+    quantizer = tfmot.quantization.keras.quantizers.FixedQuantizer(
+        num_bits=8, init_min=low, init_max=high, narrow_range=False
+    )
+    return QuantizeLayer(quantizer, name=name)
+
+
+def input_quantizer_range(model):
+    """``(min, max)`` of the input fake-quant of a deployment-faithful student, else None."""
+    for layer in model.layers:
+        if isinstance(layer, QuantizeLayer) and layer.name == INPUT_QUANTIZER:
+            config = layer.quantizer.get_config()
+            return float(config["init_min"]), float(config["init_max"])
+    return None
+
+
+def preprocessing_input_range(preprocessing):
+    """The normalised range of pixel values 0..255 under ``preprocessing`` (mean/std per channel), union over channels.
+
+    Zero (the padding value) is added by ``measure_ranges`` and ``input_quantize_layer``.
+    """
+    mean = np.asarray(preprocessing.mean, np.float64)
+    std = np.asarray(preprocessing.std, np.float64)
+    ends = np.concatenate([(0.0 - mean) / std, (1.0 - mean) / std])
+    return float(np.min(ends)), float(np.max(ends))

@@ -19,10 +19,12 @@ import tensorflow_model_optimization as tfmot
 
 from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
+from autorecon_tf.quantization import boundaries as int8_boundaries_lib
 from autorecon_tf.quantization.boundaries import float_boundaries
 from autorecon_tf.quantization.configs import LayerQuantizeConfig
 from autorecon_tf.quantization.quantizers import ActivationQuantizer
 from autorecon_tf.quantization.scheme import get_scheme
+from autorecon_tf.utils.functional import INPUT, producers, rebuild
 
 MIN_BITS, MAX_BITS = 2, 8
 
@@ -53,7 +55,13 @@ def _check_model(model):
 
 
 def build_student(
-    teacher_model, weight_bits, activation_bits, scheme="gdfq", quantize_first_last=True, int8_boundaries=False
+    teacher_model,
+    weight_bits,
+    activation_bits,
+    scheme="gdfq",
+    quantize_first_last=True,
+    int8_boundaries=False,
+    input_range=None,
 ):
     """Builds the QAT student of ``teacher_model`` (weights copied; the teacher is untouched).
 
@@ -67,8 +75,11 @@ def build_student(
         fully-integer .tflite stores as int8 (BatchNorm outputs into a residual
         Add, such Adds, the logits) an 8-bit EMA quantizer, so that the exported
         model computes what this one does (``quantization/boundaries.py``).
-        False (the default) is GDFQ's placement exactly: with ranges learned on
-        generated images the boundaries clipped the real logits (see there).
+        False (the default) is GDFQ's placement exactly. With True, call
+        :func:`set_deploy_ranges` at the end of warm-up.
+      input_range: with ``int8_boundaries``, ``(min, max)`` of every real input
+        (the teacher's preprocessing of pixels 0..255); the student then starts
+        with the 8-bit input fake-quant the .tflite applies.
 
     Returns:
       A functional ``keras.Model`` with the teacher's inputs and outputs. Its
@@ -104,6 +115,11 @@ def build_student(
             raise UserError(f"model {teacher_model.name!r} has no Conv2D, Dense or ReLU layer to quantize")
         student = tfmot.quantization.keras.quantize_apply(annotated_model, quantize_scheme)
     _match_saved_layout(student)
+    if input_range is not None:
+        if not int8_boundaries:
+            raise ValueError("input_range is only used with int8_boundaries=True")
+        quantize_input = int8_boundaries_lib.input_quantize_layer(input_range)
+        student, _ = rebuild(student, after={INPUT: quantize_input})
     return student
 
 
@@ -166,6 +182,70 @@ def set_range_update(student, enabled):
     """Switches the EMA update of every activation range on or off (works in traced tf.functions)."""
     for _, _, variables in activation_quantizers(student):
         variables["range_update"].assign(bool(enabled))
+
+
+def set_deploy_ranges(student, logit_margin=int8_boundaries_lib.LOGIT_MARGIN):
+    """Widens the int8-boundary ranges to data-free ones that real inputs cannot exceed (end of warm-up).
+
+    See ``quantization/boundaries.py``: BatchNorm outputs get ``beta +- 4|gamma|``
+    added, Adds the sum of their inputs' ranges, the logits ``logit_margin``
+    times their range capped by the interval bound. The a-bit ranges are not
+    touched. Call it once, with the ranges frozen: the logit rule is not idempotent.
+
+    Returns:
+      ``{name: (min, max)}``: the new boundary ranges.
+    """
+    inputs_of = producers(student)
+    ranges = {}
+    input_range = int8_boundaries_lib.input_quantizer_range(student)
+    if input_range is not None:
+        ranges[int8_boundaries_lib.INPUT_QUANTIZER] = input_range
+    for name, _, variables in activation_quantizers(student):
+        ranges[name] = (float(variables["min"].numpy()), float(variables["max"].numpy()))
+    changed = {}
+    for name, quantizer, variables in activation_quantizers(student):
+        if not quantizer.boundary:
+            continue
+        wrapper = student.get_layer(name)
+        inner = wrapper.layer
+        low, high = ranges[name]
+        if isinstance(inner, keras.layers.BatchNormalization):
+            bn_low, bn_high = int8_boundaries_lib.bn_output_range(inner)
+            low, high = min(low, bn_low), max(high, bn_high)
+        elif isinstance(inner, keras.layers.Add):
+            sources = [_source_range(student, source, ranges, inputs_of) for source in inputs_of[name]]
+            if all(source is not None for source in sources):
+                low = min(low, sum(source[0] for source in sources))
+                high = max(high, sum(source[1] for source in sources))
+        elif isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear:
+            (source,) = [_source_range(student, source, ranges, inputs_of) for source in inputs_of[name]]
+            if source is not None:
+                kernel = effective_weights_of(wrapper)
+                bias = inner.bias.numpy() if inner.use_bias else 0.0
+                bound = int8_boundaries_lib.dense_output_bound(kernel, bias, source)
+                low, high = int8_boundaries_lib.margin_range((low, high), bound, logit_margin)
+        low, high = min(low, 0.0), max(high, 0.0)
+        variables["min"].assign(low)
+        variables["max"].assign(high)
+        ranges[name] = changed[name] = (low, high)
+    return changed
+
+
+def _source_range(student, name, ranges, inputs_of):
+    """The range of layer ``name``'s output: its quantizer's, or (through pooling) its input's; None if float."""
+    for key in (name, f"{name}/activation"):
+        if key in ranges:
+            return ranges[key]
+    layer = student.get_layer(name)
+    if isinstance(getattr(layer, "layer", layer), int8_boundaries_lib.POOLING) and len(inputs_of.get(name, ())) == 1:
+        return _source_range(student, inputs_of[name][0], ranges, inputs_of)
+    return None
+
+
+def effective_weights_of(wrapper):
+    """The fake-quantized kernel (numpy) of a wrapper with one quantized weight."""
+    ((weight, quantizer, variables),) = wrapper._weight_vars
+    return quantizer(weight, training=False, weights=variables).numpy()
 
 
 def activation_ranges(student):

@@ -33,7 +33,8 @@ from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model
-from autorecon_tf.quantization import build_student
+from autorecon_tf.quantization import build_student, set_deploy_ranges
+from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.teachers.training import ProgressRecorder, package_versions
 from autorecon_tf.trainers import optimizers
 from autorecon_tf.trainers.compress_trainer import CompressTrainer, latent_dataset
@@ -105,13 +106,16 @@ class _Run:
         self.seed, self.workdir = int(seed), workdir
         self.total_epochs = int(config.warmup_epochs) if method == "noise" else int(config.epochs)
         student_steps = (self.total_epochs - int(config.warmup_epochs)) * int(config.steps_per_epoch)
+        # Deployment-faithful student (quantization/boundaries.py): int8 input and boundaries.
+        self.int8_boundaries = bool(config.student.get("int8_boundaries", False))
         self.student = build_student(
             teacher.model,
             weight_bits,
             activation_bits,
             config.student.scheme,
             config.student.quantize_first_last,
-            int8_boundaries=config.student.get("int8_boundaries", False),
+            int8_boundaries=self.int8_boundaries,
+            input_range=preprocessing_input_range(teacher.preprocessing) if self.int8_boundaries else None,
         )
         loss_options = dict(
             temperature=config.student.temperature,
@@ -136,7 +140,10 @@ class _Run:
             self.trainer = DistillTrainer(teacher.model, self.student, **loss_options)
             self.trainer.compile(student_optimizer=student_optimizer, jit_compile=bool(config.jit_compile))
         self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
-        self.checkpoint = tf.train.Checkpoint(trainer=self.trainer, epochs_done=self.epochs_done)
+        self.deploy_ranges_set = tf.Variable(False, trainable=False, name="deploy_ranges_set")
+        self.checkpoint = tf.train.Checkpoint(
+            trainer=self.trainer, epochs_done=self.epochs_done, deploy_ranges_set=self.deploy_ranges_set
+        )
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=2)
 
     def restore(self):
@@ -197,6 +204,11 @@ def _fit_phases(run, start_epoch, callbacks, **sources):
         run.trainer.fit(run.dataset(start_epoch, **sources), epochs=warmup_epochs, initial_epoch=start_epoch, **fit)
         start_epoch = warmup_epochs
     run.trainer.warmup = False
+    if run.int8_boundaries and not bool(run.deploy_ranges_set.numpy()):
+        # Once: the logit rule is not idempotent. A kill before the next checkpoint restores the flag too.
+        for name, (low, high) in set_deploy_ranges(run.student).items():
+            logging.info("int8 boundary %s: frozen range [%.3f, %.3f]", name, low, high)
+        run.deploy_ranges_set.assign(True)
     if start_epoch < run.total_epochs:
         run.trainer.fit(run.dataset(start_epoch, **sources), epochs=run.total_epochs, initial_epoch=start_epoch, **fit)
 

@@ -1,0 +1,58 @@
+"""Re-calling a flat functional model's layers on a new input, with layers inserted between them.
+
+Export adds 8-bit fake-quants on some tensors of a student (``export/graph.py``);
+a deployment-faithful student gets one on its input (``quantization/boundaries.py``).
+Both re-call the model's own layers (weights shared, nothing copied) in graph order
+and insert new layers after (or before) named layers. The teachers here call
+every layer once, which is all this supports.
+"""
+
+from autorecon_tf.compat import keras
+
+INPUT = "__input__"
+
+
+def producers(model):
+    """``{layer name: [names of the layers whose outputs it takes]}`` of a functional model."""
+    return {
+        entry["name"]: [inbound[0] for inbound in entry["inbound_nodes"][0]]
+        for entry in model.get_config()["layers"]
+        if entry["inbound_nodes"]
+    }
+
+
+def rebuild(model, after=None, before=None, name=None):
+    """A new functional model calling ``model``'s layers, with layers inserted.
+
+    Args:
+      model: a flat functional model with one input.
+      after: ``{layer name or INPUT: layer}``: ``layer`` is called on that layer's
+        output (on the model input for ``INPUT``) and replaces it downstream.
+      before: ``{layer name: layer}``: ``layer`` is called on the (single) input
+        of that layer.
+      name: the new model's name (default: ``model.name``).
+
+    Returns:
+      ``(model, tensors)``: the new model and ``{layer name: output tensor}``.
+    """
+    after, before = after or {}, before or {}
+    config = model.get_config()
+    input_name = config["input_layers"][0][0]
+    image = keras.Input(shape=model.inputs[0].shape[1:], name=input_name)
+    tensors = {input_name: after[INPUT](image) if INPUT in after else image}
+    for entry in config["layers"]:
+        layer_name = entry["name"]
+        if layer_name == input_name:
+            continue
+        (node,) = entry["inbound_nodes"]
+        inputs = [tensors[inbound[0]] for inbound in node]
+        if layer_name in before:
+            inputs = [before[layer_name](inputs[0])]
+        kwargs = node[0][3] if len(node[0]) > 3 else {}
+        output = model.get_layer(layer_name)(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
+        if layer_name in after:
+            output = after[layer_name](output)
+        tensors[layer_name] = output
+    outputs = [tensors[entry[0]] for entry in config["output_layers"]]
+    rebuilt = keras.Model(image, outputs[0] if len(outputs) == 1 else outputs, name=name or model.name)
+    return rebuilt, tensors

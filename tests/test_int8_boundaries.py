@@ -1,0 +1,129 @@
+"""Deployment-faithful students: an int8 input and int8 boundaries with data-free ranges, frozen after warm-up."""
+
+import numpy as np
+import pytest
+
+from autorecon_tf.compat import keras, tf
+from autorecon_tf.export import convert_student, noise_images
+from autorecon_tf.export.graph import INPUT, build_export_model, float_boundaries, measure_ranges
+from autorecon_tf.export.parity import keras_logits, parity_report
+from autorecon_tf.quantization import activation_quantizers, activation_ranges, build_student, set_range_update
+from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, input_quantizer_range, preprocessing_input_range
+from autorecon_tf.quantization.student import effective_weights, set_deploy_ranges
+
+INPUT_RANGE = (-1.5, 2.5)
+
+
+def _calibrated(teacher, bits):
+    student = build_student(teacher, bits, bits, int8_boundaries=True, input_range=INPUT_RANGE)
+    images = noise_images((8, 8, 1), 128, seed=1)
+    for start in range(0, 128, 32):
+        student(images[start : start + 32], training=False)
+    set_range_update(student, False)
+    return student
+
+
+def test_the_input_gets_the_8bit_fake_quant_the_tflite_quantize_op_applies(tiny_teacher):
+    student = build_student(tiny_teacher, 4, 4, int8_boundaries=True, input_range=INPUT_RANGE)
+    assert student.layers[1].name == INPUT_QUANTIZER
+    assert input_quantizer_range(student) == INPUT_RANGE
+    values = tf.reshape(tf.linspace(-3.0, 4.0, 64), (1, 8, 8, 1))
+    quantized = student.get_layer(INPUT_QUANTIZER)(values, training=False).numpy()
+    step = (INPUT_RANGE[1] - INPUT_RANGE[0]) / 255
+    levels = quantized / step  # TF nudges the range so that zero is a level
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)
+    assert len(np.unique(np.round(levels))) <= 256
+    assert quantized.min() == pytest.approx(INPUT_RANGE[0], abs=step)
+    assert quantized.max() == pytest.approx(INPUT_RANGE[1], abs=step)
+    inside = (values.numpy() > INPUT_RANGE[0] + step) & (values.numpy() < INPUT_RANGE[1] - step)
+    assert np.abs(quantized - values.numpy())[inside].max() <= step / 2 + 1e-6
+    # The rest of the graph is the student's own layers.
+    assert len(student.layers) == len(build_student(tiny_teacher, 4, 4, int8_boundaries=True).layers) + 1
+
+
+def test_an_input_range_needs_int8_boundaries(tiny_teacher):
+    with pytest.raises(ValueError, match="int8_boundaries"):
+        build_student(tiny_teacher, 4, 4, input_range=INPUT_RANGE)
+
+
+def test_deploy_ranges_widen_only_the_boundaries_to_data_free_ranges(tiny_teacher):
+    student = _calibrated(tiny_teacher, 4)
+    before = activation_ranges(student)
+    changed = set_deploy_ranges(student, logit_margin=2.0)
+    after = activation_ranges(student)
+    boundary = {name for name, quantizer, _ in activation_quantizers(student) if quantizer.boundary}
+    assert set(changed) == boundary
+    assert all(after[name] == before[name] for name in before if name not in boundary)  # a-bit ranges kept
+    for name in boundary - {"quant_logits"}:
+        bn = student.get_layer(name).layer
+        assert isinstance(bn, keras.layers.BatchNormalization)
+        spread = 4 * np.abs(bn.gamma.numpy())
+        assert after[name][0] <= min(before[name][0], np.min(bn.beta.numpy() - spread)) + 1e-6
+        assert after[name][1] >= max(before[name][1], np.max(bn.beta.numpy() + spread)) - 1e-6
+    # Logits: twice the measured range, within the interval bound over the pooled ReLU's range [0, high].
+    relu = student.get_layer("pool")._inbound_nodes[-1].inbound_layers
+    high = before[relu.name][1]
+    kernel = effective_weights(student)["logits"]
+    bias = student.get_layer("quant_logits").layer.bias.numpy()
+    bound = (np.min(bias + high * np.minimum(kernel, 0).sum(0)), np.max(bias + high * np.maximum(kernel, 0).sum(0)))
+    measured = before["quant_logits"]
+    assert after["quant_logits"][0] == pytest.approx(max(bound[0], 2 * measured[0]), rel=1e-5)
+    assert after["quant_logits"][1] == pytest.approx(min(bound[1], 2 * measured[1]), rel=1e-5)
+
+
+def test_export_of_a_deployment_faithful_student_adds_only_the_pooling_ranges(tiny_teacher):
+    student = _calibrated(tiny_teacher, 4)
+    set_deploy_ranges(student)
+    names = float_boundaries(student)
+    assert names == ["pool"]
+    ranges = measure_ranges(student, names, noise_images((8, 8, 1), 32, seed=2), input_range=INPUT_RANGE)
+    assert INPUT not in ranges  # the student quantizes its own input
+
+
+def test_a_deployment_faithful_student_computes_its_own_export_graph(tiny_teacher):
+    student = _calibrated(tiny_teacher, 4)
+    set_deploy_ranges(student)
+    images = noise_images((8, 8, 1), 256, seed=3)
+    ranges = measure_ranges(student, float_boundaries(student), images[:64], input_range=INPUT_RANGE)
+    exported = keras_logits(build_export_model(student, ranges), images)
+    # The a-bit pooling grid is exact, so nothing that export adds changes a value.
+    np.testing.assert_allclose(exported, keras_logits(student, images), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_w8a8_deployment_faithful_tiny_student_matches_its_tflite(tiny_teacher, tmp_path):
+    student = _calibrated(tiny_teacher, 8)
+    set_deploy_ranges(student)
+    data, _ = convert_student(student, noise_images((8, 8, 1), 64, seed=2), input_range=INPUT_RANGE)
+    path = tmp_path / "student.tflite"
+    path.write_bytes(data)
+    images = noise_images((8, 8, 1), 512, seed=3)
+    report = parity_report(student, str(path), images, np.argmax(tiny_teacher(images).numpy(), 1))
+    # Measured 99.8% (a GDFQ-placement student of the same teacher: 89.5%): 4 near-tied classes of a random net.
+    assert report["top1_agreement"] >= 0.99, report
+
+
+@pytest.mark.slow
+def test_compress_freezes_deploy_ranges_once_and_saves_the_int8_input(tmp_path):
+    from autorecon_tf.teachers.loader import load_keras_model, load_teacher
+    from autorecon_tf.trainers.compression_run import run_compression
+
+    from compress_helpers import tiny_config, write_tiny_teacher
+    from conftest import make_tiny_teacher
+
+    teacher = load_teacher(write_tiny_teacher(str(tmp_path / "teacher"), make_tiny_teacher))
+    config = tiny_config(**{"student.int8_boundaries": True})
+    workdir = str(tmp_path / "run")
+
+    def run():
+        run_compression("gdfq", config, teacher, 4, 4, 0, workdir, tf.distribute.get_strategy(), log=lambda _: None)
+        return load_keras_model(f"{workdir}/student.keras", "student")
+
+    student = run()
+    expected = preprocessing_input_range(teacher.preprocessing)
+    assert input_quantizer_range(student) == pytest.approx((min(expected[0], 0), max(expected[1], 0)))
+    logits = activation_ranges(student)["quant_logits"]
+    bn = student.get_layer("quant_stage1_block1_b_bn")
+    assert activation_ranges(student)["quant_stage1_block1_b_bn"][1] >= np.max(bn.layer.beta.numpy())
+    # Re-running the finished run restores the checkpoint and does not widen the logits again.
+    assert activation_ranges(run())["quant_logits"] == pytest.approx(logits)
