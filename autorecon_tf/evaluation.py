@@ -7,10 +7,15 @@ from autorecon_tf.data.pipeline import eval_dataset
 
 
 def topk_accuracy(logits, labels, ks=(1, 5)):
-    """Fractions of rows whose label is among the k highest scores, for each k."""
+    """Fractions of rows whose label is among the k highest scores, for each k.
+
+    Tied scores (a clipped int8 logit) rank by index, as ``argmax`` and a deployment do:
+    an unstable sort had counted a W6A6 student whose top logits tied on 4.9% of the test
+    images at 91.13% top-1 where its argmax gave 88.58%.
+    """
     logits = np.asarray(logits)
     labels = np.asarray(labels)
-    order = np.argsort(-logits, axis=1)
+    order = np.argsort(-logits, axis=1, kind="stable")  # ties: the lowest index first, as argmax
     result = {}
     for k in ks:
         k_eff = min(k, logits.shape[1])

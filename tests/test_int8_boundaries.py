@@ -127,3 +127,24 @@ def test_compress_freezes_deploy_ranges_once_and_saves_the_int8_input(tmp_path):
     assert activation_ranges(student)["quant_stage1_block1_b_bn"][1] >= np.max(bn.layer.beta.numpy())
     # Re-running the finished run restores the checkpoint and does not widen the logits again.
     assert activation_ranges(run())["quant_logits"] == pytest.approx(logits)
+
+
+def test_logit_range_covers_the_unclipped_logits_of_the_calibration_images(tiny_teacher):
+    from autorecon_tf.quantization.boundaries import dense_output_bound
+    from autorecon_tf.utils.functional import rebuild
+
+    wide = 3 * noise_images((8, 8, 1), 256, seed=5)  # logits beyond the EMA range of the calibration noise
+    student = _calibrated(tiny_teacher, 8)
+    ema = activation_ranges(student)["quant_logits"]
+    probe, tensors = rebuild(student)
+    pooled = keras.Model(probe.inputs[0], tensors["pool"])(wide, training=False).numpy()
+    kernel = effective_weights(student)["logits"]
+    bias = student.get_layer("quant_logits").layer.bias.numpy()
+    logits = pooled @ kernel + bias  # float logits, no int8 clip
+    relu = student.get_layer("pool")._inbound_nodes[-1].inbound_layers.name
+    bound = dense_output_bound(kernel, bias, (0.0, activation_ranges(student)[relu][1]))
+    changed = set_deploy_ranges(student, logit_margin=1.0, calibration_images=wide)
+    assert logits.max() > ema[1]  # the EMA range alone would clip them
+    expected = (max(bound[0], min(ema[0], logits.min())), min(bound[1], max(ema[1], logits.max())))
+    # Measured through the logit quantizer opened to the bound: within one of its int8 steps.
+    assert changed["quant_logits"] == pytest.approx(expected, abs=(bound[1] - bound[0]) / 255)

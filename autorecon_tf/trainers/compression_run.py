@@ -33,6 +33,7 @@ from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model
+from autorecon_tf.export.tflite import noise_images
 from autorecon_tf.quantization import build_student, set_deploy_ranges
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.teachers.training import ProgressRecorder, package_versions
@@ -48,6 +49,7 @@ GENERATOR_FILE = "generator.keras"
 METRICS_FILE = "metrics.json"
 ZEROQ_FILE = "zeroq_images.npy"
 SETTINGS_FILE = "run.json"
+DEPLOY_CALIBRATION_IMAGES = 256
 
 
 def check_budget(config):
@@ -206,7 +208,8 @@ def _fit_phases(run, start_epoch, callbacks, **sources):
     run.trainer.warmup = False
     if run.int8_boundaries and not bool(run.deploy_ranges_set.numpy()):
         # Once: the logit rule is not idempotent. A kill before the next checkpoint restores the flag too.
-        for name, (low, high) in set_deploy_ranges(run.student).items():
+        calibration = noise_images(run.teacher.input_shape, DEPLOY_CALIBRATION_IMAGES, seed=0)  # as export's default
+        for name, (low, high) in set_deploy_ranges(run.student, calibration_images=calibration).items():
             logging.info("int8 boundary %s: frozen range [%.3f, %.3f]", name, low, high)
         run.deploy_ranges_set.assign(True)
     if start_epoch < run.total_epochs:
