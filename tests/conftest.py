@@ -39,3 +39,15 @@ def make_tiny_teacher(input_shape=(8, 8, 1), num_classes=4, seed=0):
 @pytest.fixture
 def tiny_teacher():
     return make_tiny_teacher()
+
+
+def calibrate_on_noise(student, input_shape=(8, 8, 1), count=128, batch_size=32):
+    """Sets a student's activation ranges on N(0, 1) images (seed 1), then freezes them; returns it."""
+    from autorecon_tf.export import noise_images
+    from autorecon_tf.quantization import set_range_update
+
+    images = noise_images(input_shape, count, seed=1)
+    for start in range(0, count, batch_size):
+        student(images[start : start + batch_size], training=False)
+    set_range_update(student, False)
+    return student

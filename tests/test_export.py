@@ -17,16 +17,13 @@ from autorecon_tf.quantization import build_student, set_range_update
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.student import lowbit_activation_quantizers
 
+from conftest import calibrate_on_noise
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _calibrated_student(teacher, weight_bits, activation_bits):
-    student = build_student(teacher, weight_bits, activation_bits)
-    images = noise_images((8, 8, 1), 128, seed=1)
-    for start in range(0, 128, 32):
-        student(images[start : start + 32], training=False)
-    set_range_update(student, False)
-    return student
+    return calibrate_on_noise(build_student(teacher, weight_bits, activation_bits))
 
 
 def test_export_graph_ranges_only_the_tensors_gdfq_leaves_float(tiny_teacher):

@@ -7,20 +7,17 @@ from autorecon_tf.compat import keras, tf
 from autorecon_tf.export import convert_student, noise_images
 from autorecon_tf.export.graph import INPUT, build_export_model, float_boundaries, measure_ranges
 from autorecon_tf.export.parity import keras_logits, parity_report
-from autorecon_tf.quantization import activation_quantizers, activation_ranges, build_student, set_range_update
+from autorecon_tf.quantization import activation_quantizers, activation_ranges, build_student
 from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, input_quantizer_range, preprocessing_input_range
 from autorecon_tf.quantization.student import effective_weights, set_deploy_ranges
+
+from conftest import calibrate_on_noise
 
 INPUT_RANGE = (-1.5, 2.5)
 
 
 def _calibrated(teacher, bits):
-    student = build_student(teacher, bits, bits, int8_boundaries=True, input_range=INPUT_RANGE)
-    images = noise_images((8, 8, 1), 128, seed=1)
-    for start in range(0, 128, 32):
-        student(images[start : start + 32], training=False)
-    set_range_update(student, False)
-    return student
+    return calibrate_on_noise(build_student(teacher, bits, bits, int8_boundaries=True, input_range=INPUT_RANGE))
 
 
 def test_the_input_gets_the_8bit_fake_quant_the_tflite_quantize_op_applies(tiny_teacher):
