@@ -21,7 +21,7 @@ def producers(model):
     }
 
 
-def rebuild(model, after=None, before=None, name=None):
+def rebuild(model, after=None, before=None, name=None, bypass=()):
     """A new functional model calling ``model``'s layers, with layers inserted.
 
     Args:
@@ -31,6 +31,8 @@ def rebuild(model, after=None, before=None, name=None):
       before: ``{layer name: layer}``: ``layer`` is called on the (single) input
         of that layer.
       name: the new model's name (default: ``model.name``).
+      bypass: names of single-input layers that are not called: their input
+        passes through unchanged.
 
     Returns:
       ``(model, tensors)``: the new model and ``{layer name: output tensor}``.
@@ -49,7 +51,10 @@ def rebuild(model, after=None, before=None, name=None):
         if layer_name in before:
             inputs = [before[layer_name](inputs[0])]
         kwargs = node[0][3] if len(node[0]) > 3 else {}
-        output = model.get_layer(layer_name)(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
+        if layer_name in bypass:
+            (output,) = inputs
+        else:
+            output = model.get_layer(layer_name)(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
         if layer_name in after:
             output = after[layer_name](output)
         tensors[layer_name] = output
