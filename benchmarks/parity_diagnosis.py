@@ -34,6 +34,7 @@ from autorecon_tf.export.parity import keras_logits  # noqa: E402
 from autorecon_tf.export.report import evaluation_set  # noqa: E402
 from autorecon_tf.export.tflite import make_interpreter, run_tflite  # noqa: E402
 from autorecon_tf.quantization import student_bits  # noqa: E402
+from autorecon_tf.quantization.boundaries import input_quantizer_range  # noqa: E402
 from autorecon_tf.teachers.loader import load_keras_model, load_teacher  # noqa: E402
 from benchmarks.report import record  # noqa: E402
 
@@ -57,7 +58,8 @@ def diagnose(export_dir, images, seed=0):
     ranges = {name: tuple(value) for name, value in report["export_ranges"].items()}
     logits = keras_logits(student, images)
     rng = np.random.default_rng(seed)
-    row = {"student": "W{}A{}".format(*student_bits(student))}
+    placement = "deployment-faithful" if input_quantizer_range(student) is not None else "GDFQ placement"
+    row = {"student": "W{}A{}, {}".format(*student_bits(student), placement), "export": export_dir}
     for eps in NOISE:
         noisy = images + eps * rng.standard_normal(images.shape).astype(np.float32)
         row[f"noise {eps:g}"] = _agreement(logits, keras_logits(student, noisy))
