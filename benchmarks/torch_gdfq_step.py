@@ -371,6 +371,19 @@ def _plain_step(batch_size, channels, num_classes):
     return step
 
 
+def _peak_rss_mb():
+    """This process's peak RSS: VmHWM, which exec resets (ru_maxrss keeps the parent's peak
+    when bench_compress.py starts this script, and reported the TF process's 2.6 GiB)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch_size", type=int, default=128)
@@ -435,7 +448,7 @@ def main():
             "generator": "gdfq (official Generator)",
             "teacher_weight_grads": not args.frozen_teacher_params,
             "losses_finite": finite,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+            "peak_rss_mb": _peak_rss_mb(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "interop_threads": torch.get_num_interop_threads(),

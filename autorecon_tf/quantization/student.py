@@ -206,10 +206,11 @@ def set_deploy_ranges(student, logit_margin=int8_boundaries_lib.LOGIT_MARGIN, ca
     input_range = int8_boundaries_lib.input_quantizer_range(student)
     if input_range is not None:
         ranges[int8_boundaries_lib.INPUT_QUANTIZER] = input_range
-    for name, _, variables in activation_quantizers(student):
+    quantizers = activation_quantizers(student)
+    for name, _, variables in quantizers:
         ranges[name] = (float(variables["min"].numpy()), float(variables["max"].numpy()))
     changed = {}
-    for name, quantizer, variables in activation_quantizers(student):
+    for name, quantizer, variables in quantizers:
         if not quantizer.boundary:
             continue
         wrapper = student.get_layer(name)
@@ -224,7 +225,8 @@ def set_deploy_ranges(student, logit_margin=int8_boundaries_lib.LOGIT_MARGIN, ca
                 low = min(low, sum(source[0] for source in sources))
                 high = max(high, sum(source[1] for source in sources))
         elif isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear:
-            (source,) = [_source_range(student, source, ranges, inputs_of) for source in inputs_of[name]]
+            (producer,) = inputs_of[name]
+            source = _source_range(student, producer, ranges, inputs_of)
             if source is not None:
                 kernel = effective_weights_of(wrapper)
                 bias = inner.bias.numpy() if inner.use_bias else 0.0
