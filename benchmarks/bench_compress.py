@@ -1,7 +1,7 @@
 """Throughput of the stage-2 compress step: generated images/s at batch 128, and peak memory.
 
     python benchmarks/bench_compress.py [--batch_size 128] [--steps 20] [--weight_bits 4] [--activation_bits 4]
-        [--torch_python .venv-torch/bin/python]
+        [--torch_python .venv-torch/bin/python] [--also_without_onednn]
 
 A random-weight ResNet-20 teacher on 32x32x1 inputs, GDFQ's generator and the
 W4A4 GDFQ-scheme student. Times ``--steps`` joint iterations (generator step +
@@ -33,7 +33,7 @@ from autorecon_tf.quantization import build_student  # noqa: E402
 from autorecon_tf.teachers.resnet20 import build_resnet20  # noqa: E402
 from autorecon_tf.trainers import optimizers  # noqa: E402
 from autorecon_tf.trainers.compress_trainer import CompressTrainer, latent_dataset  # noqa: E402
-from benchmarks.report import record  # noqa: E402
+from benchmarks.report import onednn_enabled, record  # noqa: E402
 
 
 def _peak_rss_mb():
@@ -83,6 +83,12 @@ def main():
     parser.add_argument("--activation_bits", type=int, default=4)
     parser.add_argument("--jit_compile", action="store_true")
     parser.add_argument("--torch_python", default="", help="a Python with torch: also time the PyTorch GDFQ step")
+    parser.add_argument(
+        "--also_without_onednn",
+        action="store_true",
+        help="also time the TF step in a child process with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's default here)",
+    )
+    parser.add_argument("--json_only", action="store_true", help="print the JSON, do not touch BENCHMARKS.md")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
@@ -122,17 +128,27 @@ def main():
             "rss_mb_at_end": current,
             "cpu_count": os.cpu_count(),
             "tensorflow": tf.__version__,
+            "onednn": onednn_enabled(),
             "load_average_1min_at_end": os.getloadavg()[0],
         }
     )
-    columns = []
+    columns = ["onednn"]
+    if args.json_only:
+        print(json.dumps(results, sort_keys=True))
+        return
+    if args.also_without_onednn:
+        off = _without_onednn(args)
+        results["onednn_off_joint_images_per_second"] = off["joint_images_per_second"]
+        results["onednn_off_plain_resnet20_train_step_seconds"] = off["plain_resnet20_train_step_seconds"]
+        results["onednn_speedup_joint"] = results["joint_images_per_second"] / off["joint_images_per_second"]
+        columns += ["onednn_off_joint_images_per_second", "onednn_speedup_joint"]
     if args.torch_python:
         torch = _torch_step(args)
         results.update({f"torch_{key}": value for key, value in torch.items()})
         results["tf_over_torch_joint_images_per_second"] = (
             results["joint_images_per_second"] / torch["joint_images_per_second"]
         )
-        columns = ["torch_joint_images_per_second", "tf_over_torch_joint_images_per_second", "torch_threads"]
+        columns += ["torch_joint_images_per_second", "tf_over_torch_joint_images_per_second", "torch_threads"]
     print(json.dumps(results, indent=2, sort_keys=True))
     record(
         "compress_step",
@@ -153,8 +169,20 @@ def main():
         notes="Speed target: at least 1.5x the official PyTorch GDFQ figure of 80-84 images/s (>= 125 images/s). "
         "joint = generator step + student step on one generated batch. torch_*: "
         "benchmarks/torch_gdfq_step.py (the official GDFQ iteration re-implemented in PyTorch) "
-        "on the same shapes, run right after the TF timing.",
+        "on the same shapes, run right after the TF timing. onednn: whether TensorFlow's oneDNN kernels ran "
+        "(autorecon_tf.compat turns them on); onednn_off_*: the same TF step in a child process with "
+        "TF_ENABLE_ONEDNN_OPTS=0, TensorFlow's default on this AVX2 CPU.",
     )
+
+
+def _without_onednn(args):
+    """This benchmark's TF timing in a child process with oneDNN off (the env var is read at import)."""
+    command = [sys.executable, os.path.abspath(__file__), "--json_only", "--batch_size", str(args.batch_size)]
+    command += ["--steps", str(args.steps), "--weight_bits", str(args.weight_bits)]
+    command += ["--activation_bits", str(args.activation_bits)]
+    environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def _torch_step(args):

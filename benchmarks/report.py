@@ -21,8 +21,15 @@ sys.path.insert(0, REPO)
 from autorecon_tf.utils import atomic  # noqa: E402
 
 
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN kernels (``autorecon_tf.compat``, imported above, turns them on)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def machine():
-    """CPU model, core count, memory and Python: what a reader needs to compare numbers."""
+    """CPU model, core count, memory, Python and oneDNN: what a reader needs to compare numbers."""
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -36,6 +43,7 @@ def machine():
         "cores": os.cpu_count(),
         "memory_gib": round(memory_gib, 1),
         "python": platform.python_version(),
+        "onednn": onednn_enabled(),
     }
 
 
@@ -68,7 +76,9 @@ def render(payload):
     columns = payload["columns"]
     lines = [
         f"Measured {payload['date']} on {payload['machine']['cpu']}, {payload['machine']['cores']} cores, "
-        f"{payload['machine']['memory_gib']} GiB, Python {payload['machine']['python']}.",
+        f"{payload['machine']['memory_gib']} GiB, Python {payload['machine']['python']}"
+        + _onednn_words(payload["machine"])
+        + ".",
         "",
         f"Command: `{payload['command']}`",
         "",
@@ -86,6 +96,12 @@ def _cell(value):
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+def _onednn_words(facts):
+    if "onednn" not in facts:  # recorded before the field existed
+        return ""
+    return ", TensorFlow oneDNN " + ("on" if facts["onednn"] else "off")
 
 
 def update_markdown(payload, path=BENCHMARKS_MD):

@@ -47,3 +47,28 @@ def test_compat_gives_keras_2():
 
     assert keras.__version__.startswith("2.")
     assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
+
+
+def _onednn_in_child(preset):
+    """IsMklEnabled() in a fresh Python that first imports a module which imports TFMOT before compat."""
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        environment["TF_ENABLE_ONEDNN_OPTS"] = preset
+    code = (
+        "import autorecon_tf.quantization.scheme\n"
+        "from tensorflow.python.util import _pywrap_util_port\n"
+        "print(_pywrap_util_port.IsMklEnabled())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_onednn_is_on_unless_the_caller_turned_it_off():
+    # TensorFlow reads the switch at import, so the package sets it before any submodule imports TF.
+    assert _onednn_in_child(None) == "True"
+    assert _onednn_in_child("0") == "False"
