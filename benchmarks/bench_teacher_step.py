@@ -72,7 +72,7 @@ def main():
         ["teacher", "input", "train step s", "train images/s", "forward s", "step / forward"],
         notes="Batch 128, plain tf.function, default threading, TensorFlow's oneDNN kernels on (autorecon_tf.compat; "
         "TensorFlow leaves them off by default on this AVX2 CPU, where the step is about 1.5-2x slower). "
-        "The standard MobileNetV2 teacher config uses alpha 0.5.",
+        "The standard MobileNetV2 teacher config uses alpha 1.0.",
     )
 
 

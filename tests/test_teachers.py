@@ -35,6 +35,25 @@ def test_mobilenet_v2_upsamples_small_inputs():
     assert model.get_layer("input_upsample").output.shape[1:3] == (56, 56)
 
 
+def test_mobilenet_v2_batchnorm_momentum_is_set_and_saved(tmp_path):
+    model = build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.35, input_upsample=2, bn_momentum=0.8)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    for candidate in (model, keras.models.load_model(path)):
+        momenta = {layer.momentum for layer in candidate.layers if isinstance(layer, keras.layers.BatchNormalization)}
+        assert momenta == {0.8}
+    layer = model.get_layer("bn_Conv1")
+    before = layer.moving_mean.numpy().copy()
+    batch = np.random.default_rng(0).normal(3.0, 1.0, (4, 28, 28, 1)).astype(np.float32)
+    features = keras.Model(model.input, layer.input)(batch).numpy()  # Conv1's output: no BatchNorm upstream
+    model(batch, training=True)
+    # one training-mode call moves the moving mean (1 - momentum) of the way to the batch mean
+    expected = 0.8 * before + 0.2 * features.mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(layer.moving_mean.numpy(), expected, rtol=1e-4, atol=1e-5)
+    default = build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.35, input_upsample=2)
+    assert {layer.momentum for layer in default.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
+
+
 def test_unknown_architecture_and_options():
     with pytest.raises(UserError, match="unknown teacher architecture 'vgg'"):
         build_teacher("vgg", (8, 8, 1), 2)

@@ -5,12 +5,19 @@ a 1x1 feature map. ``input_upsample`` (an integer factor) resizes the input
 inside the model first, trading compute for spatial resolution. Its
 ``include_top`` head ends in a softmax; we build the head ourselves so that the
 model outputs logits, which distillation needs.
+
+``keras.applications`` gives every BatchNorm momentum 0.999, an average over
+about 1,000 steps, made for long ImageNet runs. A 30-epoch Fashion-MNIST run has
+13k steps in all, and its moving statistics then trail the weights: with 0.999
+the validation accuracy sat at chance for 5 epochs and 3-4 points under the
+training accuracy at the end (BENCHMARKS.md, "Teachers"). ``bn_momentum``
+(default 0.9, as the zoo's ResNets and PyTorch use) replaces it.
 """
 
 from autorecon_tf.compat import keras
 
 
-def build_mobilenet_v2(input_shape, num_classes, alpha=1.0, input_upsample=1, name="mobilenet_v2"):
+def build_mobilenet_v2(input_shape, num_classes, alpha=1.0, input_upsample=1, bn_momentum=0.9, name="mobilenet_v2"):
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     if input_upsample > 1:
@@ -26,5 +33,8 @@ def build_mobilenet_v2(input_shape, num_classes, alpha=1.0, input_upsample=1, na
         weights=None,
         pooling="avg",
     )
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = float(bn_momentum)  # read at call time and by get_config, so saved files keep it
     logits = keras.layers.Dense(num_classes, name="logits")(backbone.output)
     return keras.Model(inputs, logits, name=name)
