@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 
 from conftest import REPO
 
@@ -51,9 +53,6 @@ def test_compat_gives_keras_2():
 
 def _onednn_in_child(preset):
     """IsMklEnabled() in a fresh Python that first imports a module which imports TFMOT before compat."""
-    import subprocess
-    import sys
-
     environment = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
     if preset is not None:
         environment["TF_ENABLE_ONEDNN_OPTS"] = preset

@@ -57,6 +57,8 @@ def test_mobilenet_v2_batchnorm_momentum_is_set_and_saved(tmp_path):
 def test_unknown_architecture_and_options():
     with pytest.raises(UserError, match="unknown teacher architecture 'vgg'"):
         build_teacher("vgg", (8, 8, 1), 2)
+    with pytest.raises(UserError, match="bn_momentum=1.5 must be in"):
+        build_teacher("mobilenet_v2", (32, 32, 1), 2, alpha=0.35, bn_momentum=1.5)
     with pytest.raises(UserError, match="bad options"):
         build_teacher("resnet20", (8, 8, 1), 2, depth=3)
 

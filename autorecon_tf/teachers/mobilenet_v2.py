@@ -15,9 +15,12 @@ training accuracy at the end (BENCHMARKS.md, "Teachers"). ``bn_momentum``
 """
 
 from autorecon_tf.compat import keras
+from autorecon_tf.errors import UserError
 
 
 def build_mobilenet_v2(input_shape, num_classes, alpha=1.0, input_upsample=1, bn_momentum=0.9, name="mobilenet_v2"):
+    if not 0.0 <= bn_momentum < 1.0:
+        raise UserError(f"mobilenet_v2 bn_momentum={bn_momentum} must be in [0, 1): 0.9 is the default")
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     if input_upsample > 1:
