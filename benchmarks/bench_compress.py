@@ -175,11 +175,23 @@ def main():
     )
 
 
+def _shape_flags(args):
+    """The flags that make a child timing run on this run's shapes, steps and bits."""
+    return [
+        "--batch_size",
+        str(args.batch_size),
+        "--steps",
+        str(args.steps),
+        "--weight_bits",
+        str(args.weight_bits),
+        "--activation_bits",
+        str(args.activation_bits),
+    ]
+
+
 def _without_onednn(args):
     """This benchmark's TF timing in a child process with oneDNN off (the env var is read at import)."""
-    command = [sys.executable, os.path.abspath(__file__), "--json_only", "--batch_size", str(args.batch_size)]
-    command += ["--steps", str(args.steps), "--weight_bits", str(args.weight_bits)]
-    command += ["--activation_bits", str(args.activation_bits)]
+    command = [sys.executable, os.path.abspath(__file__), "--json_only", *_shape_flags(args)]
     environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
     output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -188,8 +200,7 @@ def _without_onednn(args):
 def _torch_step(args):
     """Runs benchmarks/torch_gdfq_step.py with ``args.torch_python`` on the same shapes; its JSON."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_gdfq_step.py")
-    command = [args.torch_python, script, "--batch_size", str(args.batch_size), "--steps", str(args.steps)]
-    command += ["--weight_bits", str(args.weight_bits), "--activation_bits", str(args.activation_bits)]
+    command = [args.torch_python, script, *_shape_flags(args)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output)
 
