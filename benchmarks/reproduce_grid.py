@@ -15,6 +15,12 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
 - bits: core plus W6A6 and W5A5 (issue 5's bit widths, 24 generator cells + the 3
   baselines) at the same budget. Run it in core's workdir (``--workdir
   runs/reproduce_core``) and core's 15 finished cells are skipped.
+- standard: issue 5's acceptance grid: the 30-epoch ResNet-20 teacher, a standard search
+  on it, W6A6..W3A3 x {gdfq, searched} x seeds {0, 1, 2} and the three baselines at every
+  bit width and seed (60 cells), at the compress `standard` preset (<= 45 min a cell:
+  ~13 min gdfq, ~37 min searched, minutes for a baseline); about 12 hours on 2 cores,
+  resumable cell by cell. The cells are ordered W4A4, W6A6 (the issue's targets), W3A3,
+  W5A5, each seed with both generators, so that a partial run compares like with like.
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
   baselines at every bit width (seed 0), and the Table-3 analogue (MobileNetV2 W5A5,
   s in {0.5, 1, 2, 3, 4}, both generators, seed 0), at the compress `standard`
@@ -126,6 +132,24 @@ def _bits():
     return dataclasses.replace(core, name="bits", cells=_unique(cells))
 
 
+STANDARD_BITS = (4, 6, 3, 5)  # run order: the issue's two targets first
+
+
+def _standard():
+    cells = []
+    for bits in STANDARD_BITS:
+        for seed in (0, 1, 2):
+            cells += _grid(["resnet20"], [bits], [seed], GENERATORS + BASELINES)
+    return Preset(
+        "standard",
+        (RESNET20,),
+        ("search_resnet20_fmnist.py", "standard", {}),
+        ("compress_resnet20_fmnist.py", "standard", {}),
+        _unique(cells),
+        publish=True,
+    )
+
+
 TABLE3_SCALES = (0.5, 1.0, 2.0, 3.0, 4.0)
 
 
@@ -144,7 +168,7 @@ def _full():
     )
 
 
-PRESETS = {"smoke": _smoke, "core": _core, "bits": _bits, "full": _full}
+PRESETS = {"smoke": _smoke, "core": _core, "bits": _bits, "standard": _standard, "full": _full}
 
 
 def get_preset(name):

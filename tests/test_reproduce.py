@@ -42,6 +42,23 @@ def test_bits_is_core_plus_w6a6_and_w5a5_at_the_same_budget():
     assert (bits.compress, bits.search, bits.teachers) == (core.compress, core.search, core.teachers)
 
 
+def test_standard_is_issue_5s_grid_with_3_seeds_everywhere_targets_first():
+    preset = grid.get_preset("standard")
+    cells = preset.cells
+    assert len(cells) == 4 * 5 * 3 and len({cell.cell_id for cell in cells}) == len(cells)
+    assert {c.teacher for c in cells} == {"resnet20"} and {c.scale for c in cells} == {1.0}
+    for bits in (6, 5, 4, 3):
+        for method in grid.GENERATORS + grid.BASELINES:
+            assert {c.seed for c in cells if c.weight_bits == c.activation_bits == bits and c.generator == method} == {
+                0,
+                1,
+                2,
+            }
+    assert [c.bits for c in cells[:15]] == ["W4A4"] * 15 and cells[15].bits == "W6A6"
+    assert cells[0].generator == "gdfq" and cells[1].generator == "searched"
+    assert preset.compress == ("compress_resnet20_fmnist.py", "standard", {}) and preset.publish
+
+
 def test_full_has_both_teachers_four_bit_widths_and_five_scales():
     preset = grid.get_preset("full")
     cells = preset.cells
