@@ -54,11 +54,31 @@ def test_mobilenet_v2_batchnorm_momentum_is_set_and_saved(tmp_path):
     assert {layer.momentum for layer in default.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
 
 
+def test_mobilenet_v2_weight_decay_penalises_every_kernel_and_is_saved(tmp_path):
+    model = build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.35, input_upsample=2, weight_decay=3e-4)
+    kernels = [
+        layer.depthwise_kernel if isinstance(layer, keras.layers.DepthwiseConv2D) else layer.kernel
+        for layer in model.layers
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))
+    ]
+    assert len(kernels) == 53  # 35 convs, 17 depthwise convs, the logits
+    expected = 3e-4 * sum(float(np.sum(np.square(kernel.numpy()))) for kernel in kernels)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    for candidate in (model, keras.models.load_model(path)):
+        assert len(candidate.losses) == len(kernels)
+        np.testing.assert_allclose(float(sum(candidate.losses)), expected, rtol=1e-4)
+    assert build_teacher("mobilenet_v2", (32, 32, 1), 10, alpha=0.35, weight_decay=0.0).losses == []
+    assert len(build_teacher("mobilenet_v2", (32, 32, 1), 10, alpha=0.35).losses) == len(kernels)  # 1e-4 default
+
+
 def test_unknown_architecture_and_options():
     with pytest.raises(UserError, match="unknown teacher architecture 'vgg'"):
         build_teacher("vgg", (8, 8, 1), 2)
     with pytest.raises(UserError, match="bn_momentum=1.5 must be in"):
         build_teacher("mobilenet_v2", (32, 32, 1), 2, alpha=0.35, bn_momentum=1.5)
+    with pytest.raises(UserError, match="weight_decay=-0.1 must be in"):
+        build_teacher("mobilenet_v2", (32, 32, 1), 2, alpha=0.35, weight_decay=-0.1)
     with pytest.raises(UserError, match="bad options"):
         build_teacher("resnet20", (8, 8, 1), 2, depth=3)
 
