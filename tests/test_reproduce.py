@@ -47,13 +47,8 @@ def test_standard_is_issue_5s_grid_with_3_seeds_everywhere_targets_first():
     cells = preset.cells
     assert len(cells) == 4 * 5 * 3 and len({cell.cell_id for cell in cells}) == len(cells)
     assert {c.teacher for c in cells} == {"resnet20"} and {c.scale for c in cells} == {1.0}
-    for bits in (6, 5, 4, 3):
-        for method in grid.GENERATORS + grid.BASELINES:
-            assert {c.seed for c in cells if c.weight_bits == c.activation_bits == bits and c.generator == method} == {
-                0,
-                1,
-                2,
-            }
+    expected = {(b, b, m, s) for b in (6, 5, 4, 3) for m in grid.GENERATORS + grid.BASELINES for s in (0, 1, 2)}
+    assert {(c.weight_bits, c.activation_bits, c.generator, c.seed) for c in cells} == expected
     assert [c.bits for c in cells[:15]] == ["W4A4"] * 15 and cells[15].bits == "W6A6"
     assert cells[0].generator == "gdfq" and cells[1].generator == "searched"
     assert preset.compress == ("compress_resnet20_fmnist.py", "standard", {}) and preset.publish
