@@ -14,6 +14,7 @@ import importlib
 GENERATOR_MODULES = (
     "autorecon_tf.generators.from_genotype",  # the generator discovered by the search
     "autorecon_tf.generators.gdfq",  # GDFQ's human-designed generator
+    "autorecon_tf.generators.upsample_conv",  # its fused nearest-upsample + conv layer
 )
 
 

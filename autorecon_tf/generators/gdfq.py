@@ -19,12 +19,18 @@ output is centre-cropped, so any teacher input size works (28, 32, 8, ...).
 The hidden BNs use epsilon 0.8: GDFQ writes ``nn.BatchNorm2d(128, 0.8)``, whose
 second positional argument is epsilon (a quirk inherited from PyTorch-GAN),
 and we keep it to match the published generator.
+
+Each ``[Upsample x2, Conv3x3]`` pair is one
+:class:`~autorecon_tf.generators.upsample_conv.NearestUpsampleConv2D` layer: the
+same function and weights, computed as a transposed convolution with 4 instead
+of 9 multiply-adds per output pixel.
 """
 
 import math
 
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.errors import UserError
+from autorecon_tf.generators.upsample_conv import NearestUpsampleConv2D
 
 _HIDDEN_EPSILON = 0.8
 _BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
@@ -87,8 +93,7 @@ def _batchnorm(x, labels, num_classes, conditional, epsilon, name):
 
 
 def _up_block(x, labels, filters, num_classes, conditional, name):
-    x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_upsample")(x)
-    x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
+    x = NearestUpsampleConv2D(filters, 3, name=f"{name}_conv")(x)  # Upsample x2 + Conv3x3, at 4/9 of the cost
     x = _batchnorm(x, labels, num_classes, conditional, _HIDDEN_EPSILON, f"{name}_bn")
     return keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
 
