@@ -3,7 +3,7 @@
     python benchmarks/reproduce.py --preset smoke --workdir /tmp/reproduce_smoke      # minutes
     python benchmarks/reproduce.py --preset core                                     # ~1.5 h on 2 cores
     python benchmarks/reproduce.py --preset bits --workdir runs/reproduce_core       # + W6A6, W5A5
-    python benchmarks/reproduce.py --preset standard                                 # issue 5's grid, ~12 h
+    python benchmarks/reproduce.py --preset standard                                 # issue 5's grid, ~7-8 h
     python benchmarks/reproduce.py --preset full --teacher mobilenetv2=path/teacher.keras
     python benchmarks/reproduce.py --preset core --search resnet20=runs/search_dir   # reuse a finished search
     python benchmarks/reproduce.py --preset core --render_only                       # tables + plots only

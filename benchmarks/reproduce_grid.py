@@ -18,7 +18,7 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
 - standard: issue 5's acceptance grid: the 30-epoch ResNet-20 teacher, a standard search
   on it, W6A6..W3A3 x {gdfq, searched} x seeds {0, 1, 2} and the three baselines at every
   bit width and seed (60 cells), at the compress `standard` preset (<= 45 min a cell:
-  ~13 min gdfq, ~37 min searched, minutes for a baseline); about 12 hours on 2 cores,
+  ~10 min gdfq, ~18 min searched, minutes for a baseline); about 7-8 hours on 2 cores,
   resumable cell by cell. The cells are ordered W4A4, W6A6 (the issue's targets), W3A3,
   W5A5, each seed with both generators, so that a partial run compares like with like.
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
@@ -77,9 +77,10 @@ MOBILENETV2 = Teacher(
     "mobilenetv2", "MobileNetV2 (Fashion-MNIST)", path="runs/teacher_mobilenetv2_fmnist/teacher.keras"
 )
 
-# The core budget, in one place. At batch 64 on 2 cores a compress iteration takes ~1-1.5 s with
-# GDFQ's generator and ~3-5 s with the searched one (4.5x its FLOPs): 1 warm-up epoch (generator
-# only) + 3 epochs of 30 = 90 student iterations a cell.
+# The core budget, in one place: 1 warm-up epoch (generator only) + 3 epochs of 30 = 90 student
+# iterations a cell. When core and bits ran (2026-11-26: before GDFQ's up-convolutions were folded
+# and with the searched generator at (128, 64, 32), 4.5x GDFQ's FLOPs), an iteration at batch 64
+# took ~1-1.5 s with GDFQ's generator and ~3-5 s with the searched one.
 # ZeroQ distils 256 images for 100 steps (the compress `demo` preset's numbers).
 CORE_COMPRESS_BUDGET = {
     "batch_size": 64,

@@ -9,12 +9,13 @@
 ``noise`` (calibration only), ``zeroq`` (distilled images) or ``real`` (QAT on real
 data, NOT data-free). Every method uses the same batch size and steps.
 
-Presets (2 idle CPU cores, oneDNN on; measured at batch 128 on the 30-epoch ResNet-20 teacher:
-an iteration takes 1.1 s with GDFQ's generator, 3.6 s with the searched one, 4.5x its FLOPs):
+Presets (2 idle CPU cores, oneDNN on; measured at batch 128 on the 30-epoch ResNet-20 teacher,
+W4A4, 8 timed iterations, 2026-11-27: an iteration takes 0.91 s with GDFQ's generator (its
+up-convolutions folded) and 1.66 s with the searched one at its (64, 32, 16) widths):
 - smoke: 15 tiny iterations, seconds plus start-up;
 - demo: W4A4 for the README demo, ~5 minutes (batch 64, 50 warm-up + 300 iterations);
 - standard: issue 5's budget, <= 45 min a run: batch 128, 100 generator-only warm-up + 500
-  joint iterations (76,800 generated images); ~13 min with GDFQ's generator, ~37 min with the
+  joint iterations (76,800 generated images); ~10 min with GDFQ's generator, ~18 min with the
   searched one, a few minutes for a baseline (benchmarks/reproduce.py --preset standard);
 - full: GDFQ's paper-scale recipe (batch 200, 4 warm-up + 396 epochs of 200 iterations, 16M images).
 """

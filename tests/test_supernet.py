@@ -180,11 +180,26 @@ def test_channel_scale_multiplies_the_block_widths():
     genotype = random_genotype((8, 8, 1), 4, latent_dim=8, seed=1)
     small = build_generator_from_genotype(genotype, channel_scale=0.25)
     large = build_generator_from_genotype(genotype, channel_scale=0.5)
-    assert small.get_layer("project").units == 32  # 1x1 initial map (8 / 8) x 128 * 0.25
-    assert large.get_layer("project").units == 64
+    assert small.get_layer("project").units == 16  # 1x1 initial map (8 / 8) x 64 * 0.25
+    assert large.get_layer("project").units == 32
     assert large.count_params() > 2 * small.count_params()
     with pytest.raises(UserError, match="channel_scale"):
         build_generator_from_genotype(genotype, channel_scale=0)
+
+
+def test_heaviest_genotype_has_about_gdfqs_parameters_at_unit_scale():
+    """The paper's discovered generator 'needs almost the same parameters' as GDFQ's (Sec. 4.2).
+
+    Only at s = 1: the convolutions grow as s^2, GDFQ's dense projection as s.
+    """
+    from autorecon_tf.generators.gdfq import build_gdfq_generator
+    from autorecon_tf.search_space import Genotype
+
+    heaviest = {"normal": "conv_5x5", "up": "up_nearest", "cross": "up_nearest"}
+    genotype = Genotype(tuple(heaviest[edge.kind] for edge in EDGES), (28, 28, 1), 10, 100)
+    searched = build_generator_from_genotype(genotype).count_params()
+    gdfq = build_gdfq_generator((28, 28, 1), 10).count_params()
+    assert 0.85 < searched / gdfq < 1.15
 
 
 def test_generator_from_genotype_trains_one_step_and_round_trips(tmp_path, tiny_teacher):

@@ -9,9 +9,16 @@ mirrors :class:`~autorecon_tf.supernet.GeneratorSupernet` with one op per edge:
     -> BN -> LeakyReLU(0.2) -> Conv3x3(C) -> centre crop to (H, W) -> tanh -> BN(no affine)
 
 Block widths are ``base_channels`` times the channel scale s of paper Table 3.
-The default base widths (128, 64, 32) follow GDFQ's generator (128 then 64
-channels) and halve again for the third block, which runs at full resolution;
-the search itself may use narrower widths (recorded in the genotype's metadata).
+The paper gives no widths, only that its discovered generator "needs almost the
+same parameters" as GDFQ's (Sec. 4.2) and a Table 3 that scales both by the same
+s. The default base widths (64, 32, 16) give that at s = 1: with every normal
+edge a 5x5 conv (the heaviest genotype) the generator has 0.81M parameters, the
+genotype of our standard search (5x5 and dilated 5x5 convs) 0.80M, GDFQ's 0.86M,
+on 28x28x1. (At other s the two drift apart: convolutions grow as s^2, GDFQ's
+dense projection as s.) Until 2026-11-27 they were (128, 64, 32), GDFQ's 128 and
+64 channels for the first two blocks: 3.5x GDFQ's parameters and 4.5x its FLOPs
+(BENCHMARKS.md, "generator_cost").
+The search itself may use narrower widths (recorded in the genotype's metadata).
 Each op is unrolled layer by layer (no nested models), so the generator is an
 ordinary functional model that saves, loads, quantizes and exports like any other.
 """
@@ -22,7 +29,7 @@ from autorecon_tf.search_space.macro import NUM_BLOCKS, incoming_edges, initial_
 from autorecon_tf.search_space.ops import NEGATIVE_SLOPE, OPS, ZERO_OPS
 from autorecon_tf.supernet.generator_supernet import crop_amounts
 
-BASE_CHANNELS = (128, 64, 32)
+BASE_CHANNELS = (64, 32, 16)
 
 
 def _apply_op(op, channels, name, inputs):
