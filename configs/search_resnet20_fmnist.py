@@ -10,7 +10,8 @@ Launch (from the repo root; needs runs/teacher_resnet20_fmnist/teacher.keras fro
 Presets:
     smoke: a few steps with a narrow supernet, to check the plumbing (a couple of minutes, mostly graph tracing).
     demo: the README demo's search, ~200 steps at batch 32 (about 5-10 minutes on 2 cores).
-    standard: 600 search steps at batch 64 (measured 4.4 CPU-s per step: ~25-35 min on 2 idle cores, plus ~2 min tracing).
+    standard: 600 search steps at batch 64 (47 min with oneDNN off and the CPU shared, 70 min at
+        nice 19 beside a teacher run with oneDNN on; benchmarks/bench_search.py times a step alone).
     full: a GDFQ-sized budget (batch 128, 20k steps) with a wider supernet; for a real machine.
 
 The paper gives no search hyper-parameters; these follow GDFQ for the weights
