@@ -7,9 +7,10 @@ from autorecon_tf.compat import keras, tf
 from autorecon_tf.errors import UserError
 from autorecon_tf.generators import custom_objects
 from autorecon_tf.generators.from_genotype import build_generator_from_genotype
+from autorecon_tf.generators.gdfq import build_gdfq_generator
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 from autorecon_tf.losses.reconstruction import reconstruction_loss
-from autorecon_tf.search_space import EDGES, PRIMITIVES, random_genotype
+from autorecon_tf.search_space import EDGES, PRIMITIVES, Genotype, random_genotype
 from autorecon_tf.supernet import GeneratorSupernet, TemperatureSchedule, gumbel_softmax
 from autorecon_tf.teachers.loader import load_keras_model
 
@@ -192,9 +193,6 @@ def test_heaviest_genotype_has_about_gdfqs_parameters_at_unit_scale():
 
     Only at s = 1: the convolutions grow as s^2, GDFQ's dense projection as s.
     """
-    from autorecon_tf.generators.gdfq import build_gdfq_generator
-    from autorecon_tf.search_space import Genotype
-
     heaviest = {"normal": "conv_5x5", "up": "up_nearest", "cross": "up_nearest"}
     genotype = Genotype(tuple(heaviest[edge.kind] for edge in EDGES), (28, 28, 1), 10, 100)
     searched = build_generator_from_genotype(genotype).count_params()

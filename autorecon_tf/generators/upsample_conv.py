@@ -7,15 +7,15 @@ axis. So the pair equals a stride-2 transposed convolution whose (k+1) x (k+1)
 kernel sums taps of the k x k kernel, per axis ``K'[s] = sum_t A[s, t] K[t]``
 with ``A[s, t] = 1`` iff ``s`` is ``k-1-t`` or ``k-t``. For k = 3::
 
-    A = [[0, 0, 1],      # the row above, seen by even output rows only
-         [0, 1, 1],
-         [1, 1, 0],
-         [1, 0, 0]]      # the row below, seen by odd output rows only
+    A = [[0, 0, 1],      # odd output rows: the input row below, through w2
+         [0, 1, 1],      # even output rows: their own input row, through w1 + w2
+         [1, 1, 0],      # odd output rows: their own input row, through w0 + w1
+         [1, 0, 0]]      # even output rows: the input row above, through w0
 
 That is (k+1)^2 / 4 multiply-adds per output pixel instead of k^2: 4 against 9 at
 k = 3, forward and backward. On the 2-core machine the pair's forward and backward
 at GDFQ's shapes (batch 128, 128 -> 64 channels at 16 -> 32) runs about 2x faster
-(BENCHMARKS.md, "compress_step").
+(BENCHMARKS.md, "Compress-step throughput").
 
 The layer's weight is the k x k kernel itself, with Conv2D's shape, initialiser and
 bias, so it is the same parameterisation as ``UpSampling2D`` + ``Conv2D``; the
