@@ -3,7 +3,9 @@
     python benchmarks/reproduce.py --preset core --render_only     (how it is launched)
 
 Blocks (benchmarks/report.py): ``reproduce_<preset>`` (top-1 mean ± std over seeds per
-teacher, bits and generator, the baselines and the FP teachers, with the plots),
+teacher, bits and generator, the baselines and the FP teachers, with the plots, and
+whether issue 5's drop targets are met), ``reproduce_<preset>_generators`` (searched
+minus GDFQ, with its standard error and the seeds each generator wins),
 ``reproduce_<preset>_cost`` (wall time, generated images, images/s, peak memory of
 the search and the compression) and, when the grid varies the generator channel
 scale s, ``reproduce_<preset>_scale``. PNGs go to <workdir>/plots/ and, for the
@@ -90,9 +92,59 @@ def accuracy_rows(preset, cells):
                     "top-1 %": _accuracy([cell["student_top1"] for cell in members]),
                     "seeds": count,
                     "drop (pp)": f"{fp - mean:.2f}",
+                    "target": _target(bits, fp - mean) if members[0]["data_free"] else "",
                 }
             )
     return rows
+
+
+def _target(bits, drop):
+    """``drop <= 2.0: met`` (or missed) at the bit widths of ``grid.DROP_TARGETS``, else ``""``."""
+    if bits not in grid.DROP_TARGETS:
+        return ""
+    limit = grid.DROP_TARGETS[bits]
+    return f"drop <= {limit:.1f}: {'met' if round(drop, 2) <= limit else 'missed'}"
+
+
+def generator_rows(preset, cells):
+    """Searched minus GDFQ per teacher and bit width (s = 1): means, the difference and its standard error.
+
+    The standard error is sqrt(s_g^2 / n_g + s_s^2 / n_s) of the seeds' top-1 (blank with
+    one seed on either side). ``searched better`` counts the seeds (paired by seed: the same
+    latent and label stream) where the searched generator's student beat GDFQ's.
+    """
+    labels = {teacher.name: teacher.label for teacher in preset.teachers}
+    rows = []
+    generated = [cell for cell in cells if cell["scale"] == 1.0 and cell["generator"] in grid.GENERATORS]
+    pairs = _groups(generated, lambda cell: (cell["teacher"], cell["bits"]))
+    for (teacher, bits), members in sorted(pairs.items(), key=lambda item: (item[0][0], -_bit_width(item[0][1]))):
+        by_generator = _groups(members, lambda cell: cell["generator"])
+        if set(by_generator) != set(grid.GENERATORS):
+            continue
+        (g_mean, g_std, g_n), (s_mean, s_std, s_n) = (
+            _stats([cell["student_top1"] for cell in by_generator[name]]) for name in grid.GENERATORS
+        )
+        gdfq_by_seed = {cell["seed"]: cell["student_top1"] for cell in by_generator["gdfq"]}
+        paired = [
+            (gdfq_by_seed[c["seed"]], c["student_top1"]) for c in by_generator["searched"] if c["seed"] in gdfq_by_seed
+        ]
+        error = np.sqrt(g_std**2 / g_n + s_std**2 / s_n) if min(g_n, s_n) > 1 else None
+        rows.append(
+            {
+                "teacher": labels.get(teacher, teacher),
+                "bits": bits,
+                "gdfq top-1 %": _accuracy([cell["student_top1"] for cell in by_generator["gdfq"]]),
+                "searched top-1 %": _accuracy([cell["student_top1"] for cell in by_generator["searched"]]),
+                "searched - gdfq (pp)": f"{s_mean - g_mean:+.2f}" + (f" ± {error:.2f}" if error is not None else ""),
+                "searched better": f"{sum(s > g for g, s in paired)} of {len(paired)} seeds",
+            }
+        )
+    return rows
+
+
+def _bit_width(bits):
+    """``"W4A4"`` -> 4 (the weight bits), for sorting widest first."""
+    return int(bits[1 : bits.index("A")])
 
 
 def scale_rows(cells):
@@ -289,9 +341,20 @@ def render(preset, workdir):
         f" `{preset.search[0]}:{preset.search[1]}`. Top-1 % on the real test set, mean ± sample std over seeds"
         " (one value when one seed); generators and baselines at s = 1.\n\n" + links
     )
-    columns = ["teacher", "bits", "method", "top-1 % (mean ± std)", "seeds", "drop (pp)"]
+    columns = ["teacher", "bits", "method", "top-1 % (mean ± std)", "seeds", "drop (pp)", "target"]
     rows = [dict(row, **{columns[3]: row.pop("top-1 %")}) for row in accuracy_rows(preset, cells)]
     report.record(name, rows, columns, notes, markdown=markdown, results=results)
+    comparison = generator_rows(preset, cells)
+    if comparison:
+        report.record(
+            f"{name}_generators",
+            comparison,
+            list(comparison[0]),
+            "Searched minus GDFQ generator, same compression and budget: mean over seeds ± the standard error"
+            " of the difference; `searched better` pairs the runs by seed.",
+            markdown=markdown,
+            results=results,
+        )
     cost_columns = ["stage", "teacher", "runs", "wall time (min)", "generated images", "images/s", "peak RSS (MiB)"]
     cost_notes = (
         "Compression rows: mean over the runs of the tool's wall time (resumes included) and images/s of its"

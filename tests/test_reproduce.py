@@ -144,3 +144,50 @@ def test_reused_search_is_copied_recorded_and_rendered_as_untimed(tmp_path):
     assert row["stage"] == "search (reused: 600 steps, not timed here)" and row["wall time (min)"] == ""
     # A second call finds the stage record and does not copy again.
     assert reproduce.search_stage(preset, "resnet20", "unused", str(workdir), reuse=str(search)) == genotype
+
+
+def _cell(bits, generator, seed, top1, data_free=True):
+    return {
+        "teacher": "resnet20",
+        "bits": f"W{bits}A{bits}",
+        "weight_bits": bits,
+        "activation_bits": bits,
+        "generator": generator,
+        "seed": seed,
+        "scale": 1.0,
+        "data_free": data_free,
+        "teacher_top1": 0.9336,
+        "student_top1": top1,
+    }
+
+
+def test_tables_mark_issue_5s_drop_targets_and_compare_the_generators_by_seed():
+    import reproduce_render
+
+    cells = [
+        _cell(4, "gdfq", 0, 0.9150),  # drops 2.05 and 1.85: mean 1.95 <= 2.0
+        _cell(4, "gdfq", 1, 0.9170),
+        _cell(4, "searched", 0, 0.9050),  # mean 91.15: drop 2.21
+        _cell(4, "searched", 1, 0.9180),
+        _cell(4, "real", 0, 0.9000, data_free=False),
+        _cell(6, "gdfq", 0, 0.9280),  # drop 0.56 > 0.5
+        _cell(6, "searched", 0, 0.9300),
+        _cell(5, "gdfq", 0, 0.9000),  # no target at W5A5
+        _cell(5, "searched", 1, 0.9000),
+    ]
+    preset = grid.get_preset("standard")
+    rows = {(row["bits"], row["method"]): row for row in reproduce_render.accuracy_rows(preset, cells)}
+    assert rows[("W4A4", "gdfq")]["target"] == "drop <= 2.0: met"
+    assert rows[("W4A4", "searched")]["target"] == "drop <= 2.0: missed"
+    assert rows[("W4A4", "real (NOT data-free)")]["target"] == ""
+    assert rows[("W6A6", "gdfq")]["target"] == "drop <= 0.5: missed"
+    assert rows[("W6A6", "searched")]["target"] == "drop <= 0.5: met"
+    assert rows[("W5A5", "gdfq")]["target"] == ""
+
+    comparison = reproduce_render.generator_rows(preset, cells)
+    assert [row["bits"] for row in comparison] == ["W6A6", "W5A5", "W4A4"]
+    w6, w5, w4 = comparison
+    assert w4["teacher"] == "ResNet-20 (Fashion-MNIST)"
+    assert w4["searched - gdfq (pp)"] == "-0.45 ± 0.66" and w4["searched better"] == "1 of 2 seeds"
+    assert w6["searched - gdfq (pp)"] == "+0.20" and w6["searched better"] == "1 of 1 seeds"
+    assert w5["searched better"] == "0 of 0 seeds"  # different seeds are not paired
