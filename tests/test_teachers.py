@@ -93,3 +93,43 @@ def test_nested_batchnorm_layers_are_found():
     logits = keras.layers.Dense(3)(keras.layers.Flatten()(x))
     names = [layer.name for layer in find_batchnorm_layers(keras.Model(image, logits))]
     assert names == ["outer_bn", "inner_bn"]
+
+
+def _saved_teacher(tmp_path, preprocessing, **options):
+    import json
+
+    model = build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.35, **options)
+    for weight in model.weights:  # distinct values, so that a wrong copy shows
+        weight.assign(np.random.default_rng(len(weight.name)).normal(size=weight.shape).astype(np.float32))
+    path = tmp_path / "source" / "teacher.keras"
+    path.parent.mkdir()
+    model.save(str(path))
+    record = {"preprocessing": preprocessing.to_dict(), "test_top1": 0.91, "epochs": 30}
+    (path.parent / "teacher.json").write_text(json.dumps(record))
+    return model, str(path)
+
+
+def test_init_from_copies_every_weight_across_an_input_upsample_change(tmp_path):
+    from autorecon_tf.data.pipeline import Preprocessing
+    from autorecon_tf.teachers.training import initialize_from
+
+    trained_with = Preprocessing(mean=(0.29,), std=(0.35,), pad_to=0)
+    source, path = _saved_teacher(tmp_path, trained_with, input_upsample=2)
+    target = build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.35, input_upsample=3)
+    # This run's own normalisation (say, from a training subset) gives way to the source's.
+    kept, preprocessing = initialize_from(target, path, Preprocessing(mean=(0.5,), std=(0.25,), pad_to=0))
+    assert preprocessing == trained_with
+    assert kept == {"test_top1": 0.91, "validation_top1": None, "epochs": 30, "wall_time_seconds": None, "path": path}
+    assert target.get_layer("input_upsample").output.shape[1:3] == (84, 84)
+    assert len(target.weights) == len(source.weights)
+    for mine, theirs in zip(target.weights, source.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+    with pytest.raises(UserError, match=r"layer '\w+' needs weights of shapes .* the file has shapes"):
+        initialize_from(build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.5, input_upsample=2), path, trained_with)
+    with pytest.raises(UserError, match="no such layer"):
+        initialize_from(build_teacher("resnet20", (28, 28, 1), 10, width_multiplier=0.25), path, trained_with)
+    with pytest.raises(UserError, match="trained with pad_to=0, this run has config.pad_to=32"):
+        initialize_from(target, path, Preprocessing(mean=(0.29,), std=(0.35,), pad_to=32))
+    with pytest.raises(UserError, match="config.init_from: .*absent.keras"):
+        initialize_from(target, str(tmp_path / "absent.keras"), trained_with)

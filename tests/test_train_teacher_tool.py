@@ -73,6 +73,12 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
     assert_user_error(run_tool("train_teacher", "--config", CONFIG), "--workdir is required")
     assert_user_error(
         run_tool(
+            "train_teacher", "--config", CONFIG, "--config.init_from=/absent/teacher.keras", "--workdir", tmp_path
+        ),
+        "config.init_from='/absent/teacher.keras' does not exist",
+    )
+    assert_user_error(
+        run_tool(
             "train_teacher",
             "--config",
             CONFIG,

@@ -22,6 +22,10 @@ def teacher_config(**overrides):
     config.crop_padding = 4
     config.flip = True
     config.seed = 0
+    # "" or a teacher.keras whose weights start this run (layer by layer, by name; every
+    # weight shape must match): progressive resizing, e.g. MobileNetV2 trained with
+    # input_upsample 2 continuing at 3. Its teacher.json must give the same normalisation.
+    config.init_from = ""
     for key, value in overrides.items():
         if key not in config:
             raise KeyError(f"unknown teacher config key {key!r}")

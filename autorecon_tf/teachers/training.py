@@ -6,6 +6,7 @@ split, then writes ``teacher.keras`` and ``teacher.json`` atomically. Resuming:
 Keras' ``BackupAndRestore`` keeps weights, optimizer state and the epoch in
 ``<workdir>/checkpoints``; re-running the same command continues from the last
 finished epoch. ``progress.json`` carries the wall time across resumes.
+``config.init_from`` starts from another teacher's weights (:func:`initialize_from`).
 """
 
 import json
@@ -21,6 +22,7 @@ from autorecon_tf.data import pipeline
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model
+from autorecon_tf.teachers.loader import load_teacher
 from autorecon_tf.teachers.registry import build_teacher
 from autorecon_tf.utils import atomic
 
@@ -128,6 +130,49 @@ def _validate(config):
             raise UserError(f"config.{key}={config[key]} must be at least 1")
     if not config.learning_rate > 0:
         raise UserError(f"config.learning_rate={config.learning_rate} must be positive")
+    if config.get("init_from") and not os.path.exists(config.init_from):
+        raise UserError(
+            f"config.init_from={config.init_from!r} does not exist: give a teacher.keras, or '' to start afresh"
+        )
+
+
+def initialize_from(model, path, preprocessing):
+    """Copies the weights of the teacher file ``path`` into ``model``, layer by layer, by name.
+
+    Every layer of ``model`` that has weights must find a layer of the same name with
+    weights of the same shapes (an architecture option such as MobileNetV2's
+    ``input_upsample`` changes no weight), else a one-line UserError names the
+    mismatch. The run then keeps the source's normalisation (its teacher.json), which
+    its weights were trained on; ``preprocessing`` (this run's own) must agree on the
+    padding. Returns ``(what the record keeps of the source, the normalisation to use)``.
+    """
+    try:
+        source = load_teacher(path)
+    except UserError as error:
+        raise UserError(f"config.init_from: {error}") from None
+    if "preprocessing" in source.info:
+        if source.preprocessing.pad_to != preprocessing.pad_to:
+            raise UserError(
+                f"config.init_from={path!r} was trained with pad_to={source.preprocessing.pad_to}, this run has "
+                f"config.pad_to={preprocessing.pad_to}: use the same padding"
+            )
+        preprocessing = source.preprocessing
+    layers = {layer.name: layer for layer in source.model.layers}
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        match = layers.get(layer.name)
+        shapes = [w.shape for w in weights]
+        if match is None or [w.shape for w in match.get_weights()] != shapes:
+            found = "no such layer" if match is None else f"shapes {[w.shape for w in match.get_weights()]}"
+            raise UserError(
+                f"config.init_from={path!r} does not fit this architecture: layer {layer.name!r} needs weights of "
+                f"shapes {shapes}, the file has {found}; start from a teacher of the same architecture and width"
+            )
+        layer.set_weights(match.get_weights())
+    kept = {key: source.info.get(key) for key in ("test_top1", "validation_top1", "epochs", "wall_time_seconds")}
+    return dict(kept, path=path), preprocessing
 
 
 def train_teacher(config, workdir):
@@ -141,6 +186,9 @@ def train_teacher(config, workdir):
     if steps_per_epoch < 1:
         raise UserError(f"config.batch_size={config.batch_size} exceeds the {len(x_train)} training images")
     model = build_teacher(config.architecture, input_shape, data.num_classes, **config.architecture_options)
+    source = None
+    if config.get("init_from"):
+        source, preprocessing = initialize_from(model, config.init_from, preprocessing)
     model.compile(
         optimizer=_optimizer(config, steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=None),
@@ -190,6 +238,7 @@ def train_teacher(config, workdir):
         if epoch_seconds
         else None,
         "resumed_at_epochs": progress.state["resumed_at"],
+        "initialized_from": source,
         "config": config_dict(config),
         "versions": package_versions(),
     }
