@@ -187,9 +187,9 @@ def cost_rows(cells, stages):
                 "stage": f"compress {method}",
                 "teacher": teacher,
                 "runs": len(members),
-                "wall time (min)": f"{np.mean([cell['wall_time_seconds'] for cell in members]) / 60:.1f}",
-                "generated images": f"{int(np.mean([cell['generated_images'] for cell in members])):,}",
-                "images/s": f"{np.mean([cell['images_per_second'] for cell in members]):.1f}",
+                "wall time (min)": f"{np.median([cell['wall_time_seconds'] for cell in members]) / 60:.1f}",
+                "generated images": f"{int(np.median([cell['generated_images'] for cell in members])):,}",
+                "images/s": f"{np.median([cell['images_per_second'] for cell in members]):.1f}",
                 "peak RSS (MiB)": f"{max(cell['peak_rss_mib'] for cell in members):.0f}",
             }
         )
@@ -357,8 +357,9 @@ def render(preset, workdir):
         )
     cost_columns = ["stage", "teacher", "runs", "wall time (min)", "generated images", "images/s", "peak RSS (MiB)"]
     cost_notes = (
-        "Compression rows: mean over the runs of the tool's wall time (resumes included) and images/s of its"
-        " training loop (images through the student); search rows: the whole process, start-up and tracing"
+        "Compression rows: median over the runs (robust to a run that was paused or shared the CPU) of the"
+        " tool's wall time (resumes included) and images/s of its training loop (images through the student);"
+        " search rows: the whole process, start-up and tracing"
         " included, with images = steps x batch x (T1 + V1). Peak RSS of the tool's process."
     )
     report.record(

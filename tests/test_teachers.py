@@ -129,6 +129,10 @@ def test_init_from_copies_every_weight_across_an_input_upsample_change(tmp_path)
         initialize_from(build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.5, input_upsample=2), path, trained_with)
     with pytest.raises(UserError, match="no such layer"):
         initialize_from(build_teacher("resnet20", (28, 28, 1), 10, width_multiplier=0.25), path, trained_with)
+    smaller = build_teacher("mobilenet_v2", (28, 28, 1), 10, alpha=0.35, input_upsample=2)
+    smaller = keras.Model(smaller.input, smaller.get_layer("block_15_add").output)  # no head, fewer blocks
+    with pytest.raises(UserError, match=r"has layers with weights that this architecture lacks \(block_16_expand"):
+        initialize_from(smaller, path, trained_with)
     with pytest.raises(UserError, match="trained with pad_to=0, this run has config.pad_to=32"):
         initialize_from(target, path, Preprocessing(mean=(0.29,), std=(0.35,), pad_to=32))
     with pytest.raises(UserError, match="config.init_from: .*absent.keras"):

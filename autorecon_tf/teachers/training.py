@@ -140,9 +140,9 @@ def initialize_from(model, path, preprocessing):
     """Copies the weights of the teacher file ``path`` into ``model``, layer by layer, by name.
 
     Every layer of ``model`` that has weights must find a layer of the same name with
-    weights of the same shapes (an architecture option such as MobileNetV2's
-    ``input_upsample`` changes no weight), else a one-line UserError names the
-    mismatch. The run then keeps the source's normalisation (its teacher.json), which
+    weights of the same shapes, and every weighted layer of the file must be used (an
+    architecture option such as MobileNetV2's ``input_upsample`` changes no weight),
+    else a one-line UserError names the mismatch. The run then keeps the source's normalisation (its teacher.json), which
     its weights were trained on; ``preprocessing`` (this run's own) must agree on the
     padding. Returns ``(what the record keeps of the source, the normalisation to use)``.
     """
@@ -171,6 +171,13 @@ def initialize_from(model, path, preprocessing):
                 f"shapes {shapes}, the file has {found}; start from a teacher of the same architecture and width"
             )
         layer.set_weights(match.get_weights())
+    mine = {layer.name for layer in model.layers}
+    extra = [name for name, layer in layers.items() if layer.get_weights() and name not in mine]
+    if extra:
+        raise UserError(
+            f"config.init_from={path!r} has layers with weights that this architecture lacks ({', '.join(extra[:3])}"
+            f"{', ...' if len(extra) > 3 else ''}): start from a teacher of the same architecture and depth"
+        )
     kept = {key: source.info.get(key) for key in ("test_top1", "validation_top1", "epochs", "wall_time_seconds")}
     return dict(kept, path=path), preprocessing
 
