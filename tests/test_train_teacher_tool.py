@@ -58,6 +58,25 @@ def test_sigkill_then_rerun_resumes_and_finishes(tmp_path):
     evaluated = run_tool("evaluate", "--model", workdir / "teacher.keras", "--output", tmp_path / "eval.json")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert json.loads((tmp_path / "eval.json").read_text())["top1"] == pytest.approx(record["test_top1"], abs=1e-6)
+    assert not (workdir / "checkpoints").exists(), "the checkpoints go once the teacher is saved"
+
+    # A second stage: the finished teacher, no more epochs, BatchNorm statistics re-estimated.
+    stage = tmp_path / "recalibrated"
+    recalibrated = run_tool(
+        "train_teacher",
+        "--config",
+        CONFIG,
+        f"--config.init_from={workdir / 'teacher.keras'}",
+        "--config.epochs=0",
+        "--config.bn_recalibration_batches=3",
+        "--workdir",
+        stage,
+    )
+    assert recalibrated.returncode == 0, recalibrated.stderr[-3000:]
+    second = json.loads((stage / "teacher.json").read_text())
+    assert second["initialized_from"]["test_top1"] == record["test_top1"]
+    assert second["bn_recalibration"]["test_top1_before"] == pytest.approx(record["test_top1"], abs=1e-6)
+    assert second["bn_recalibration"]["images"] > 0 and second["preprocessing"] == record["preprocessing"]
 
 
 @pytest.mark.slow

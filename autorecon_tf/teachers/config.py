@@ -26,6 +26,10 @@ def teacher_config(**overrides):
     # weight shape must match): progressive resizing, e.g. MobileNetV2 trained with
     # input_upsample 2 continuing at 3. Its teacher.json must give the same normalisation.
     config.init_from = ""
+    # After training: set every BatchNorm layer's moving statistics to their average over
+    # this many batches of 256 un-augmented training images (PreciseBN; 0 = keep the
+    # training-time moving averages). See autorecon_tf/teachers/batchnorm_recalibration.py.
+    config.bn_recalibration_batches = 0
     for key, value in overrides.items():
         if key not in config:
             raise KeyError(f"unknown teacher config key {key!r}")

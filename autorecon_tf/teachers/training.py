@@ -6,12 +6,15 @@ split, then writes ``teacher.keras`` and ``teacher.json`` atomically. Resuming:
 Keras' ``BackupAndRestore`` keeps weights, optimizer state and the epoch in
 ``<workdir>/checkpoints``; re-running the same command continues from the last
 finished epoch. ``progress.json`` carries the wall time across resumes.
-``config.init_from`` starts from another teacher's weights (:func:`initialize_from`).
+``config.init_from`` starts from another teacher's weights (:func:`initialize_from`;
+then ``epochs`` may be 0), and ``config.bn_recalibration_batches`` re-estimates the
+BatchNorm statistics after training (:mod:`batchnorm_recalibration`).
 """
 
 import json
 import os
 import platform
+import shutil
 import time
 
 import numpy as np
@@ -22,6 +25,8 @@ from autorecon_tf.data import pipeline
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model
+from autorecon_tf.teachers.batchnorm_recalibration import recalibrate_batchnorm
+from autorecon_tf.teachers.config import teacher_config
 from autorecon_tf.teachers.loader import load_teacher
 from autorecon_tf.teachers.registry import build_teacher
 from autorecon_tf.utils import atomic
@@ -125,9 +130,14 @@ def load_split(config):
 
 
 def _validate(config):
-    for key in ("epochs", "batch_size"):
-        if int(config[key]) < 1:
-            raise UserError(f"config.{key}={config[key]} must be at least 1")
+    if int(config.batch_size) < 1:
+        raise UserError(f"config.batch_size={config.batch_size} must be at least 1")
+    if int(config.epochs) < (0 if config.get("init_from") else 1):
+        raise UserError(f"config.epochs={config.epochs} must be at least 1 (or 0 with config.init_from)")
+    if int(config.get("bn_recalibration_batches", 0)) < 0:
+        raise UserError(
+            f"config.bn_recalibration_batches={config.bn_recalibration_batches} must be >= 0 (0 = no recalibration)"
+        )
     if not config.learning_rate > 0:
         raise UserError(f"config.learning_rate={config.learning_rate} must be positive")
     if config.get("init_from") and not os.path.exists(config.init_from):
@@ -214,7 +224,9 @@ def train_teacher(config, workdir):
     validation = pipeline.eval_dataset(x_val, y_val, preprocessing) if len(x_val) else None
     progress = ProgressRecorder(os.path.join(workdir, PROGRESS_FILE), steps_per_epoch * config.batch_size)
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "checkpoints")),
+        # Kept after the last epoch (deleted once the teacher is saved): a kill during the
+        # recalibration or the evaluation then resumes there, not from epoch 0.
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "checkpoints"), delete_checkpoint=False),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
         progress,
     ]
@@ -223,7 +235,25 @@ def train_teacher(config, workdir):
         f"{config.epochs} epochs of {steps_per_epoch} steps",
         flush=True,
     )
-    model.fit(train, epochs=config.epochs, validation_data=validation, callbacks=callbacks, verbose=0)
+    if config.epochs:
+        model.fit(train, epochs=config.epochs, validation_data=validation, callbacks=callbacks, verbose=0)
+    recalibration = None
+    if config.get("bn_recalibration_batches"):
+        before = _accuracies(model, data, (x_val, y_val), preprocessing)
+        start = time.perf_counter()
+        images = recalibrate_batchnorm(model, x_train, preprocessing, config.bn_recalibration_batches, seed=config.seed)
+        seconds = time.perf_counter() - start
+        recalibration = {
+            "batches": int(config.bn_recalibration_batches),
+            "images": images,
+            "seconds": seconds,
+            **before,
+        }
+        print(
+            f"BatchNorm statistics re-estimated on {images} un-augmented training images in {seconds:.0f} s "
+            f"(test top-1 before: {100 * before['test_top1_before']:.2f}%)",
+            flush=True,
+        )
     test = evaluate_model(model, data.x_test, data.y_test, preprocessing)
     val = evaluate_model(model, x_val, y_val, preprocessing) if len(x_val) else {}
     epoch_seconds = progress.state["epoch_seconds"]
@@ -246,17 +276,30 @@ def train_teacher(config, workdir):
         else None,
         "resumed_at_epochs": progress.state["resumed_at"],
         "initialized_from": source,
+        "bn_recalibration": recalibration,
         "config": config_dict(config),
         "versions": package_versions(),
     }
     atomic.save_model(model, os.path.join(workdir, TEACHER_FILE))
     atomic.write_json(os.path.join(workdir, RECORD_FILE), record)
+    shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
     return record
+
+
+def _accuracies(model, data, validation, preprocessing):
+    """Test and validation top-1 before the BatchNorm recalibration, for the record."""
+    x_val, y_val = validation
+    return {
+        "test_top1_before": evaluate_model(model, data.x_test, data.y_test, preprocessing)["top1"],
+        "validation_top1_before": evaluate_model(model, x_val, y_val, preprocessing)["top1"] if len(x_val) else None,
+    }
 
 
 def finished_record(config, workdir):
     """The record of an already finished run of the same config in ``workdir``, else None."""
     record = _read_json(os.path.join(workdir, RECORD_FILE))
-    if record and os.path.exists(os.path.join(workdir, TEACHER_FILE)) and record.get("config") == config_dict(config):
-        return record
-    return None
+    if not record or not os.path.exists(os.path.join(workdir, TEACHER_FILE)) or "config" not in record:
+        return None
+    # A key added to the configs after the record was written ran with its default value.
+    recorded = {**config_dict(teacher_config()), **record["config"]}
+    return record if recorded == config_dict(config) else None
