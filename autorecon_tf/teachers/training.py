@@ -152,9 +152,10 @@ def initialize_from(model, path, preprocessing):
     Every layer of ``model`` that has weights must find a layer of the same name with
     weights of the same shapes, and every weighted layer of the file must be used (an
     architecture option such as MobileNetV2's ``input_upsample`` changes no weight),
-    else a one-line UserError names the mismatch. The run then keeps the source's normalisation (its teacher.json), which
-    its weights were trained on; ``preprocessing`` (this run's own) must agree on the
-    padding. Returns ``(what the record keeps of the source, the normalisation to use)``.
+    else a one-line UserError names the mismatch. The run then keeps the source's
+    normalisation (its teacher.json), which its weights were trained on;
+    ``preprocessing`` (this run's own) must agree on the padding. Returns ``(what the
+    record keeps of the source, the normalisation to use)``.
     """
     try:
         source = load_teacher(path)
