@@ -117,7 +117,7 @@ def generator_rows(preset, cells):
     rows = []
     generated = [cell for cell in cells if cell["scale"] == 1.0 and cell["generator"] in grid.GENERATORS]
     pairs = _groups(generated, lambda cell: (cell["teacher"], cell["bits"]))
-    for (teacher, bits), members in sorted(pairs.items(), key=lambda item: (item[0][0], -_bit_width(item[0][1]))):
+    for (teacher, bits), members in sorted(pairs.items(), key=lambda item: (item[0][0], -item[1][0]["weight_bits"])):
         by_generator = _groups(members, lambda cell: cell["generator"])
         if set(by_generator) != set(grid.GENERATORS):
             continue
@@ -140,11 +140,6 @@ def generator_rows(preset, cells):
             }
         )
     return rows
-
-
-def _bit_width(bits):
-    """``"W4A4"`` -> 4 (the weight bits), for sorting widest first."""
-    return int(bits[1 : bits.index("A")])
 
 
 def scale_rows(cells):

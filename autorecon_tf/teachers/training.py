@@ -170,20 +170,20 @@ def initialize_from(model, path, preprocessing):
         preprocessing = source.preprocessing
     layers = {layer.name: layer for layer in source.model.layers}
     for layer in model.layers:
-        weights = layer.get_weights()
-        if not weights:
+        if not layer.weights:
             continue
         match = layers.get(layer.name)
-        shapes = [w.shape for w in weights]
-        if match is None or [w.shape for w in match.get_weights()] != shapes:
-            found = "no such layer" if match is None else f"shapes {[w.shape for w in match.get_weights()]}"
+        shapes = [tuple(w.shape) for w in layer.weights]
+        found = None if match is None else [tuple(w.shape) for w in match.weights]
+        if found != shapes:
             raise UserError(
                 f"config.init_from={path!r} does not fit this architecture: layer {layer.name!r} needs weights of "
-                f"shapes {shapes}, the file has {found}; start from a teacher of the same architecture and width"
+                f"shapes {shapes}, the file has {'no such layer' if found is None else f'shapes {found}'}; "
+                "start from a teacher of the same architecture and width"
             )
         layer.set_weights(match.get_weights())
     mine = {layer.name for layer in model.layers}
-    extra = [name for name, layer in layers.items() if layer.get_weights() and name not in mine]
+    extra = [name for name, layer in layers.items() if layer.weights and name not in mine]
     if extra:
         raise UserError(
             f"config.init_from={path!r} has layers with weights that this architecture lacks ({', '.join(extra[:3])}"
