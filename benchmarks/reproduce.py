@@ -20,6 +20,9 @@ for smoke. ``--teacher PATH`` replaces the preset's first teacher, ``--teacher
 NAME=PATH`` the one named (repeatable). ``--search NAME=DIR`` reuses a finished
 tools/search.py workdir (genotype.json + alpha_history.json, searched on that same
 teacher) instead of searching again; the cost table then says the search was reused.
+A preset with an archive (standard) pins its teacher and keeps its finished records in the
+repository (benchmarks/reproduce_archive.py): a run restores them first and saves each new
+one, so the grid goes on across machines; ``--no_archive`` runs it in the workdir alone.
 """
 
 import argparse
@@ -38,6 +41,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
 
+import reproduce_archive as archiving  # noqa: E402
 import reproduce_grid as grid  # noqa: E402
 
 from autorecon_tf.utils import atomic  # noqa: E402
@@ -62,6 +66,7 @@ def parse_args(argv):
     parser.add_argument("--teacher", action="append", default=[], help="PATH or NAME=PATH (repeatable)")
     parser.add_argument("--search", action="append", default=[], help="NAME=DIR of a finished search (repeatable)")
     parser.add_argument("--render_only", action="store_true", help="only render the tables and plots")
+    parser.add_argument("--no_archive", action="store_true", help="ignore the preset's archive in the repository")
     args = parser.parse_args(argv)
     if args.preset not in grid.PRESETS:
         raise HarnessError(f"--preset={args.preset!r} is unknown: choose one of {', '.join(grid.PRESETS)}")
@@ -78,8 +83,8 @@ def _named(preset, flag, value):
     return name, path
 
 
-def teacher_overrides(preset, values):
-    """{teacher name: absolute path} from the ``--teacher`` values."""
+def teacher_overrides(preset, values, archive=None):
+    """{teacher name: absolute path} from the ``--teacher`` values, or the pinned teachers of ``archive``."""
     overrides = {}
     for value in values:
         name, path = _named(preset, "--teacher", value)
@@ -87,7 +92,14 @@ def teacher_overrides(preset, values):
             raise HarnessError(f"--teacher {path!r} does not exist: give a teacher.keras of tools/train_teacher.py")
         overrides[name] = os.path.abspath(path)
     for teacher in preset.teachers:
-        if teacher.name not in overrides and not teacher.train:
+        if archive and not teacher.train:
+            explicit = teacher.name in overrides
+            source = overrides[teacher.name] if explicit else os.path.join(REPO, teacher.path)
+            try:
+                overrides[teacher.name] = archiving.pin_teacher(archive, teacher.name, source, explicit)
+            except archiving.ArchiveError as error:
+                raise HarnessError(str(error)) from None
+        elif teacher.name not in overrides and not teacher.train:
             path = os.path.join(REPO, teacher.path)
             if not os.path.isfile(path):
                 raise HarnessError(
@@ -345,8 +357,16 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir):
     return True
 
 
-def run_grid(preset, teachers, workdir, searches=None):
-    """Runs every unfinished stage and cell; returns the number of failures."""
+def run_grid(preset, teachers, workdir, searches=None, archive=None):
+    """Runs every unfinished stage and cell; returns the number of failures.
+
+    With ``archive``, every finished stage and cell is also saved there at once.
+    """
+
+    def save():
+        if archive:
+            archiving.save(archive, workdir)
+
     failures = 0
     paths = dict(teachers)
     for teacher in preset.teachers:
@@ -358,6 +378,7 @@ def run_grid(preset, teachers, workdir, searches=None):
         reuse = (searches or {}).get(name)
         genotypes[name] = search_stage(preset, name, paths[name], workdir, reuse) if paths[name] else None
         failures += genotypes[name] is None
+        save()
     for index, cell in enumerate(preset.cells, 1):
         label = f"[cell {index}/{len(preset.cells)}] {cell.cell_id}"
         if os.path.exists(os.path.join(workdir, "cells", f"{cell.cell_id}.json")):
@@ -372,6 +393,7 @@ def run_grid(preset, teachers, workdir, searches=None):
         ok = cell_stage(preset, cell, paths[cell.teacher], genotypes.get(cell.teacher), workdir)
         failures += not ok
         if ok:
+            save()
             print(f"{label}: done in {time.time() - started:.0f} s", flush=True)
     return failures
 
@@ -380,14 +402,17 @@ def main(argv=None):
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         preset = grid.get_preset(args.preset)
-        teachers = {} if args.render_only else teacher_overrides(preset, args.teacher)
+        archive = os.path.join(REPO, preset.archive) if preset.archive and not args.no_archive else None
+        teachers = {} if args.render_only else teacher_overrides(preset, args.teacher, archive)
         searches = search_overrides(preset, args.search, teachers)
     except HarnessError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
     os.makedirs(args.workdir, exist_ok=True)
+    if archive:
+        print(f"[archive] {archiving.restore(archive, args.workdir)} record(s) restored from {archive}", flush=True)
     started = time.time()
-    failures = 0 if args.render_only else run_grid(preset, teachers, args.workdir, searches)
+    failures = 0 if args.render_only else run_grid(preset, teachers, args.workdir, searches, archive)
     import reproduce_render
 
     markdown = reproduce_render.render(preset, args.workdir)

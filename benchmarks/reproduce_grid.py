@@ -21,6 +21,8 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   ~10 min gdfq, ~18 min searched, minutes for a baseline); about 7-8 hours on 2 cores,
   resumable cell by cell. The cells are ordered W4A4, W6A6 (the issue's targets), W3A3,
   W5A5, each seed with both generators, so that a partial run compares like with like.
+  Its teacher, search and finished cells are archived in benchmarks/results/reproduce_standard
+  (see reproduce_archive.py), so the grid continues on a fresh clone on another machine.
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
   baselines at every bit width (seed 0), and the Table-3 analogue (MobileNetV2 W5A5,
   s in {0.5, 1, 2, 3, 4}, both generators, seed 0), at the compress `standard`
@@ -74,6 +76,7 @@ class Preset:
     compress: tuple  # (config file, preset, overrides dict)
     cells: tuple  # of Cell
     publish: bool  # True: the markdown goes to BENCHMARKS.md and the plots to benchmarks/results/plots/
+    archive: str = ""  # repository directory keeping the pinned teacher and finished records (reproduce_archive.py)
 
 
 TINY_DIGITS = Teacher("tiny_digits", "ResNet-8 (tiny, 8x8 digits)", train=("teacher_tiny_digits.py", "smoke"))
@@ -153,6 +156,7 @@ def _standard():
         ("compress_resnet20_fmnist.py", "standard", {}),
         _unique(cells),
         publish=True,
+        archive="benchmarks/results/reproduce_standard",  # longer than one machine's life: kept in git
     )
 
 

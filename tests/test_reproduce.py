@@ -191,3 +191,65 @@ def test_tables_mark_issue_5s_drop_targets_and_compare_the_generators_by_seed():
     assert w4["searched - gdfq (pp)"] == "-0.45 ± 0.66" and w4["searched better"] == "1 of 2 seeds"
     assert w6["searched - gdfq (pp)"] == "+0.20" and w6["searched better"] == "1 of 1 seeds"
     assert w5["searched better"] == "0 of 0 seeds"  # different seeds are not paired
+
+
+def test_archive_pins_one_teacher_and_carries_finished_records_to_a_fresh_workdir(tmp_path):
+    import dataclasses
+
+    import reproduce
+    import reproduce_archive as archiving
+
+    archive = tmp_path / "archive"
+    source = tmp_path / "trained" / "teacher.keras"
+    source.parent.mkdir()
+    source.write_bytes(b"teacher A")
+    (source.parent / "teacher.json").write_text('{"test_top1": 0.9}')
+    other = tmp_path / "other.keras"
+    other.write_bytes(b"teacher B")
+    missing_default = dataclasses.replace(grid.RESNET20, path="no/such/teacher.keras")
+    preset = dataclasses.replace(grid.get_preset("standard"), teachers=(missing_default,), archive=str(archive))
+    assert grid.get_preset("standard").archive == "benchmarks/results/reproduce_standard"
+
+    with pytest.raises(reproduce.HarnessError, match="no teacher 'resnet20' is pinned"):
+        reproduce.teacher_overrides(preset, [], str(tmp_path / "empty"))
+    pinned = reproduce.teacher_overrides(preset, [str(source)], str(archive))["resnet20"]
+    assert pinned == str(archive / "teacher_resnet20.keras") and (archive / "teacher_resnet20.keras").read_bytes() == (
+        b"teacher A"
+    )
+    assert json.loads((archive / "teacher_resnet20.json").read_text()) == {"test_top1": 0.9}
+    # Later runs use the pinned file: the default path may be missing or different, an explicit other one is refused.
+    assert reproduce.teacher_overrides(preset, [], str(archive)) == {"resnet20": pinned}
+    assert reproduce.teacher_overrides(preset, [str(source)], str(archive)) == {"resnet20": pinned}
+    with pytest.raises(reproduce.HarnessError, match="other.keras.* is not the teacher pinned in .*--no_archive"):
+        reproduce.teacher_overrides(preset, [str(other)], str(archive))
+
+    workdir = tmp_path / "machine1"
+    records = {
+        "cells/resnet20_w4a4_gdfq_seed0_s1.json": '{"student_top1": 0.92}',
+        "stages/search_resnet20.json": '{"stage": "search"}',
+        "search_resnet20/genotype.json": '{"normal": []}',
+        "search_resnet20/alpha_history.json": "[]",
+    }
+    for relative, text in records.items():
+        (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / relative).write_text(text)
+    (workdir / "runs" / "cell").mkdir(parents=True)
+    (workdir / "runs" / "cell" / "ckpt.index").write_text("checkpoint")
+    (workdir / "logs").mkdir()
+    (workdir / "logs" / "cell.log").write_text("log")
+    assert archiving.save(str(archive), str(workdir)) == 4
+    assert archiving.save(str(archive), str(workdir)) == 0  # nothing new
+    assert not (archive / "runs").exists() and not (archive / "logs").exists()
+    (workdir / "cells" / "resnet20_w4a4_searched_seed0_s1.json").write_text('{"student_top1": 0.91}')
+    assert archiving.save(str(archive), str(workdir)) == 1
+
+    fresh = tmp_path / "machine2"
+    (fresh / "cells").mkdir(parents=True)
+    (fresh / "cells" / "resnet20_w4a4_gdfq_seed0_s1.json").write_text('{"kept": true}')
+    assert archiving.restore(str(archive), str(fresh)) == 4
+    assert json.loads((fresh / "cells" / "resnet20_w4a4_gdfq_seed0_s1.json").read_text()) == {"kept": True}
+    for relative, text in records.items():
+        if relative.startswith("cells/"):
+            continue
+        assert (fresh / relative).read_text() == text
+    assert (fresh / "cells" / "resnet20_w4a4_searched_seed0_s1.json").exists()
