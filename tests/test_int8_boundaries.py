@@ -6,7 +6,7 @@ import pytest
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.export import convert_student, noise_images
 from autorecon_tf.export.graph import INPUT, build_export_model, float_boundaries, measure_ranges
-from autorecon_tf.export.parity import keras_logits, parity_report
+from autorecon_tf.export.parity import keras_logits, run_tflite
 from autorecon_tf.quantization import activation_quantizers, activation_ranges, build_student
 from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, input_quantizer_range, preprocessing_input_range
 from autorecon_tf.quantization.student import effective_weights, set_deploy_ranges
@@ -95,9 +95,20 @@ def test_w8a8_deployment_faithful_tiny_student_matches_its_tflite(tiny_teacher, 
     path = tmp_path / "student.tflite"
     path.write_bytes(data)
     images = noise_images((8, 8, 1), 512, seed=3)
-    report = parity_report(student, str(path), images, np.argmax(tiny_teacher(images).numpy(), 1))
-    # Measured 99.8% (a GDFQ-placement student of the same teacher: 89.5%): 4 near-tied classes of a random net.
-    assert report["top1_agreement"] >= 0.99, report
+    keras_out, tflite_out = keras_logits(student, images, 256), run_tflite(str(path), images, 256)
+    low, high = activation_ranges(student)["quant_logits"]
+    step = (high - low) / 255  # one int8 step of the logits
+    top2 = np.sort(keras_out, 1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] >= 2 * step
+    disagree = np.argmax(keras_out, 1) != np.argmax(tflite_out, 1)
+    difference = np.abs(keras_out - tflite_out).max() / step
+    # A random net has near-tied classes, and which of two logits within one int8 step LiteRT ranks
+    # first depends on the CPU's kernels: overall agreement was 99.8% on one machine, 98.8% (every
+    # miss within one step) on another. So: every image whose top two differ by 2 steps agrees, and
+    # no logit is more than 4 steps off. Measured 0 and 3.0 steps; a GDFQ-placement student of the
+    # same teacher has 4 such disagreements and is 9.3 steps off.
+    assert not np.any(disagree & clear), (np.sum(disagree & clear), np.mean(~disagree))
+    assert difference <= 4, difference
 
 
 @pytest.mark.slow
