@@ -137,3 +137,17 @@ def test_init_from_copies_every_weight_across_an_input_upsample_change(tmp_path)
         initialize_from(target, path, Preprocessing(mean=(0.29,), std=(0.35,), pad_to=32))
     with pytest.raises(UserError, match="config.init_from: .*absent.keras"):
         initialize_from(target, str(tmp_path / "absent.keras"), trained_with)
+
+
+def test_progress_lines_show_the_losses_the_model_logs(tmp_path, capsys):
+    from autorecon_tf.teachers.training import ProgressRecorder
+
+    recorder = ProgressRecorder(str(tmp_path / "progress.json"), images_per_epoch=100, print_every=2)
+    recorder.on_epoch_begin(0)
+    recorder.on_train_batch_end(0, {"loss": 0.5})  # not a printing step
+    recorder.on_train_batch_end(1, {"loss": 0.5, "accuracy": 0.9})  # a teacher
+    recorder.on_train_batch_end(3, {"generator_loss": 0.05, "bns": 0.2, "student_loss": 0.27})  # compression
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["  step 2", "  step 4"]
+    assert lines[0].endswith(", loss=0.5000")
+    assert lines[1].endswith(", generator_loss=0.0500, student_loss=0.2700") and "nan" not in lines[1]

@@ -87,10 +87,9 @@ class ProgressRecorder(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) % self.print_every == 0:
             seconds = time.time() - self._start
-            print(
-                f"  step {batch + 1}: {seconds:.0f} s, loss={float((logs or {}).get('loss', float('nan'))):.4f}",
-                flush=True,
-            )
+            # every loss the model logs: `loss` for a teacher, the generator's and the student's in compression
+            losses = "".join(f", {k}={float(v):.4f}" for k, v in (logs or {}).items() if k.endswith("loss"))
+            print(f"  step {batch + 1}: {seconds:.0f} s{losses}", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.time() - self._start
