@@ -14,6 +14,7 @@ skipped) and copies every new record back as soon as it is written. Checkpoints,
 TensorBoard files stay in the workdir: a cell killed with its machine restarts from scratch.
 """
 
+import filecmp
 import glob
 import hashlib
 import os
@@ -29,6 +30,7 @@ class ArchiveError(Exception):
 
 
 def sha256(path):
+    """Hex digest of a file, printed as the pinned teacher's fingerprint."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -41,11 +43,6 @@ def _copy(source, destination):
         shutil.copyfile(source, tmp)
 
 
-def pinned_teacher(archive, name):
-    """The pinned teacher file of ``name`` in ``archive`` (it may not exist yet)."""
-    return os.path.join(archive, f"teacher_{name}.keras")
-
-
 def pin_teacher(archive, name, source, explicit=False):
     """Returns the path of the teacher the archived grid runs on, pinning ``source`` if none is pinned yet.
 
@@ -54,9 +51,9 @@ def pin_teacher(archive, name, source, explicit=False):
     preset's default path. The teacher's record (``teacher.json`` next to ``source``) is
     pinned with it when it exists.
     """
-    pinned = pinned_teacher(archive, name)
+    pinned = os.path.join(archive, f"teacher_{name}.keras")
     if os.path.isfile(pinned):
-        if explicit and sha256(source) != sha256(pinned):
+        if explicit and not filecmp.cmp(source, pinned, shallow=False):
             raise ArchiveError(
                 f"--teacher {source!r} is not the teacher pinned in {pinned!r}, on which this grid's finished"
                 " cells ran: drop --teacher to continue the grid, or pass --no_archive for a separate grid"
@@ -81,7 +78,7 @@ def _sync(source_root, destination_root, overwrite):
     for pattern in RECORDS:
         for source in sorted(glob.glob(os.path.join(source_root, pattern))):
             destination = os.path.join(destination_root, os.path.relpath(source, source_root))
-            if os.path.isfile(destination) and (not overwrite or sha256(destination) == sha256(source)):
+            if os.path.isfile(destination) and (not overwrite or filecmp.cmp(source, destination, shallow=False)):
                 continue
             _copy(source, destination)
             copied += 1
