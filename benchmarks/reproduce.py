@@ -11,8 +11,8 @@
 The grids are in benchmarks/reproduce_grid.py. Every stage runs a tool of tools/
 in a subprocess (log in <workdir>/logs/): train_teacher.py (smoke only), search.py
 once per teacher, then compress.py once per cell in <workdir>/runs/<cell_id>/. A
-finished cell writes <workdir>/cells/<cell_id>.json (atomically) and is skipped on
-the next run; a killed one is re-run in the same directory, where the tool resumes
+finished cell writes <workdir>/cells/<cell_id>.json (atomically, with its teacher's sha256)
+and is skipped on the next run unless it names another teacher; a killed one is re-run in the same directory, where the tool resumes
 from its checkpoint. A failed cell is reported and the others go on (exit status 1).
 Then benchmarks/reproduce_render.py writes the tables and the plots: into
 BENCHMARKS.md and benchmarks/results/ for core and full, into <workdir>/REPRODUCE.md
@@ -304,7 +304,7 @@ def search_stage(preset, teacher, teacher_path, workdir, reuse=None):
     return genotype
 
 
-def cell_stage(preset, cell, teacher_path, genotype, workdir):
+def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
     """Runs tools/compress.py for one cell and writes cells/<cell_id>.json; returns True on success."""
     directory = os.path.join(workdir, "runs", cell.cell_id)
     log_path = os.path.join(workdir, "logs", f"{cell.cell_id}.log")
@@ -330,6 +330,7 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir):
         "cell_id": cell.cell_id,
         "teacher": cell.teacher,
         "teacher_path": teacher_path,
+        "teacher_sha256": teacher_sha256,
         "weight_bits": cell.weight_bits,
         "activation_bits": cell.activation_bits,
         "bits": cell.bits,
@@ -365,7 +366,7 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None):
 
     def save():
         if archive:
-            archiving.save(archive, workdir)
+            archiving.save(archive, workdir, digests)
 
     failures = 0
     paths = dict(teachers)
@@ -373,6 +374,7 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None):
         if teacher.name not in paths:
             paths[teacher.name] = teacher_stage(teacher, workdir)
             failures += paths[teacher.name] is None
+    digests = {name: archiving.sha256(path) for name, path in paths.items() if path}
     genotypes = {}
     for name in dict.fromkeys(cell.teacher for cell in preset.cells if cell.generator == "searched"):
         reuse = (searches or {}).get(name)
@@ -381,16 +383,24 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None):
         save()
     for index, cell in enumerate(preset.cells, 1):
         label = f"[cell {index}/{len(preset.cells)}] {cell.cell_id}"
-        if os.path.exists(os.path.join(workdir, "cells", f"{cell.cell_id}.json")):
-            print(f"{label}: skipped (finished)", flush=True)
-            continue
+        record_path = os.path.join(workdir, "cells", f"{cell.cell_id}.json")
+        if os.path.exists(record_path):
+            other = archiving.other_teacher(_read(record_path), digests.get(cell.teacher))
+            if not other:
+                print(f"{label}: skipped (finished)", flush=True)
+                continue
+            print(
+                f"{label}: re-running from scratch, its record is from another teacher (sha256 {other[:12]})",
+                flush=True,
+            )
+            shutil.rmtree(os.path.join(workdir, "runs", cell.cell_id), ignore_errors=True)
         if paths[cell.teacher] is None or (cell.generator == "searched" and genotypes[cell.teacher] is None):
             print(f"{label}: not run (its teacher or search failed)", flush=True)
             failures += 1
             continue
         print(f"{label}: running", flush=True)
         started = time.time()
-        ok = cell_stage(preset, cell, paths[cell.teacher], genotypes.get(cell.teacher), workdir)
+        ok = cell_stage(preset, cell, paths[cell.teacher], genotypes.get(cell.teacher), workdir, digests[cell.teacher])
         failures += not ok
         if ok:
             save()

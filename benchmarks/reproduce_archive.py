@@ -7,7 +7,9 @@ benchmarks/results/reproduce_standard) keeps there, under version control:
   ("pinned") by the grid's first run. Every later run, on any machine, compresses this same
   file, so cells finished on different machines share one teacher;
 - ``search_<name>/genotype.json`` and ``alpha_history.json``: the finished search;
-- ``stages/*.json`` and ``cells/*.json``: the records of the finished stages and cells.
+- ``stages/*.json`` and ``cells/*.json``: the records of the finished stages and cells. A cell
+  record names its teacher's sha256, and one that names another teacher than the pinned one
+  is not saved.
 
 A run first restores these records into its workdir (the finished stages and cells are then
 skipped) and copies every new record back as soon as it is written. Checkpoints, logs and
@@ -17,6 +19,7 @@ TensorBoard files stay in the workdir: a cell killed with its machine restarts f
 import filecmp
 import glob
 import hashlib
+import json
 import os
 import shutil
 
@@ -72,13 +75,35 @@ def pin_teacher(archive, name, source, explicit=False):
     return pinned
 
 
-def _sync(source_root, destination_root, overwrite):
-    """Copies the records under ``source_root`` that are missing (or, with ``overwrite``, different) under ``destination_root``."""
+def other_teacher(record, digest):
+    """The teacher sha256 a cell record names when it is not ``digest``, else None.
+
+    Records written before cells recorded their teacher's sha256 (2026-11-27) name none and
+    are taken as they are.
+    """
+    recorded = record.get("teacher_sha256")
+    return recorded if recorded and digest and recorded != digest else None
+
+
+def _other_teacher_record(path, digests):
+    with open(path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    return other_teacher(record, digests.get(record.get("teacher")))
+
+
+def _sync(source_root, destination_root, overwrite, digests=None):
+    """Copies the records under ``source_root`` that are missing (or, with ``overwrite``, different) under ``destination_root``.
+
+    ``digests`` ({teacher name: sha256}): cell records of another teacher are left out.
+    """
     copied = 0
     for pattern in RECORDS:
         for source in sorted(glob.glob(os.path.join(source_root, pattern))):
             destination = os.path.join(destination_root, os.path.relpath(source, source_root))
             if os.path.isfile(destination) and (not overwrite or filecmp.cmp(source, destination, shallow=False)):
+                continue
+            if digests and pattern.startswith("cells/") and _other_teacher_record(source, digests):
+                print(f"[archive] not saved: {source} ran on another teacher than the pinned one", flush=True)
                 continue
             _copy(source, destination)
             copied += 1
@@ -90,6 +115,10 @@ def restore(archive, workdir):
     return _sync(archive, workdir, overwrite=False)
 
 
-def save(archive, workdir):
-    """Copies ``workdir``'s new or changed records into the archive; returns how many."""
-    return _sync(workdir, archive, overwrite=True)
+def save(archive, workdir, digests=None):
+    """Copies ``workdir``'s new or changed records into the archive; returns how many.
+
+    ``digests`` ({teacher name: sha256} of the pinned teachers): a cell record that names
+    another teacher (a workdir shared with a ``--no_archive`` run) is not saved.
+    """
+    return _sync(workdir, archive, overwrite=True, digests=digests)

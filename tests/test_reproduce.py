@@ -253,3 +253,44 @@ def test_archive_pins_one_teacher_and_carries_finished_records_to_a_fresh_workdi
             continue
         assert (fresh / relative).read_text() == text
     assert (fresh / "cells" / "resnet20_w4a4_searched_seed0_s1.json").exists()
+
+
+def test_a_cell_record_of_another_teacher_is_rerun_from_scratch_and_never_archived(tmp_path, monkeypatch):
+    import dataclasses
+
+    import reproduce
+    import reproduce_archive as archiving
+
+    from autorecon_tf.utils import atomic
+
+    teacher = tmp_path / "teacher.keras"
+    teacher.write_bytes(b"teacher A")
+    digest = archiving.sha256(str(teacher))
+    stale, old = grid.Cell("resnet20", 4, 4, "noise", 0, 1.0), grid.Cell("resnet20", 4, 4, "real", 0, 1.0)
+    preset = dataclasses.replace(grid.get_preset("standard"), teachers=(grid.RESNET20,), cells=(stale, old))
+    workdir, archive = tmp_path / "workdir", tmp_path / "archive"
+    (workdir / "cells").mkdir(parents=True)
+    (workdir / "runs" / stale.cell_id).mkdir(parents=True)
+    (workdir / "runs" / stale.cell_id / "checkpoint").write_text("teacher B's student")
+    record_b = {"cell_id": stale.cell_id, "teacher": "resnet20", "teacher_sha256": "b" * 64, "student_top1": 0.5}
+    (workdir / "cells" / f"{stale.cell_id}.json").write_text(json.dumps(record_b))
+    (workdir / "cells" / f"{old.cell_id}.json").write_text(json.dumps({"teacher": "resnet20", "student_top1": 0.9}))
+
+    assert archiving.save(str(archive), str(workdir), {"resnet20": digest}) == 1  # the record without a digest
+    assert not (archive / "cells" / f"{stale.cell_id}.json").exists()
+
+    ran = []
+
+    def fake_cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
+        ran.append(cell.cell_id)
+        assert not os.path.exists(os.path.join(workdir, "runs", cell.cell_id))  # no resume from teacher B's run
+        record = {"cell_id": cell.cell_id, "teacher": cell.teacher, "teacher_sha256": teacher_sha256}
+        atomic.write_json(os.path.join(workdir, "cells", f"{cell.cell_id}.json"), record)
+        return True
+
+    monkeypatch.setattr(reproduce, "cell_stage", fake_cell_stage)
+    assert reproduce.run_grid(preset, {"resnet20": str(teacher)}, str(workdir), archive=str(archive)) == 0
+    assert ran == [stale.cell_id]
+    assert json.loads((archive / "cells" / f"{stale.cell_id}.json").read_text())["teacher_sha256"] == digest
+    assert reproduce.run_grid(preset, {"resnet20": str(teacher)}, str(workdir), archive=str(archive)) == 0
+    assert ran == [stale.cell_id]  # finished on this teacher: skipped
