@@ -14,6 +14,9 @@ by their average over 100 batches of 256 un-augmented training images
 Presets: smoke (5 batches), demo, standard (the BENCHMARKS.md teacher), full.
 """
 
+import importlib.util
+import os
+
 from autorecon_tf.teachers.config import teacher_config
 
 PRESETS = ("smoke", "demo", "standard", "full")
@@ -25,10 +28,18 @@ def get_config(arg="standard"):
     arg = arg or "standard"
     if arg not in PRESETS:
         raise ValueError(f"unknown preset {arg!r}; choose one of {PRESETS}")
-    # The architecture of the first stage (configs/teacher_mobilenetv2_fmnist.py), whose weights are loaded.
-    first = {"alpha": 1.0, "input_upsample": 2, "bn_momentum": 0.9, "weight_decay": 1e-4}
-    config = teacher_config(architecture="mobilenet_v2", epochs=0, init_from=FIRST_STAGE)
-    config.architecture_options.update(first)
-    config.learning_rate = 0.05  # unused (no epochs); the first stage's value, for the record
+    first = _first_stage_config()  # its architecture, whose weights are loaded
+    config = teacher_config(architecture=first.architecture, epochs=0, init_from=FIRST_STAGE)
+    config.architecture_options.update(first.architecture_options.to_dict())
+    config.learning_rate = first.learning_rate  # unused (no epochs), for the record
     config.bn_recalibration_batches = _BATCHES[arg]
     return config
+
+
+def _first_stage_config():
+    """configs/teacher_mobilenetv2_fmnist.py:standard, loaded from this file's directory."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "teacher_mobilenetv2_fmnist.py")
+    spec = importlib.util.spec_from_file_location("teacher_mobilenetv2_fmnist", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config("standard")

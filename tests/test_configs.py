@@ -37,3 +37,12 @@ def test_every_preset_builds(path):
 def test_unknown_preset_is_rejected(path):
     with pytest.raises((ValueError, KeyError)):
         _load(path).get_config("no_such_preset")
+
+
+def test_precise_bn_stage_rebuilds_the_first_stages_architecture():
+    first = _load(os.path.join(REPO, "configs", "teacher_mobilenetv2_fmnist.py")).get_config("standard")
+    second = _load(os.path.join(REPO, "configs", "teacher_mobilenetv2_fmnist_precise_bn.py")).get_config("standard")
+    assert second.architecture == first.architecture == "mobilenet_v2"
+    assert second.architecture_options.to_dict() == first.architecture_options.to_dict()
+    assert second.epochs == 0 and second.init_from.endswith("teacher_mobilenetv2_fmnist/teacher.keras")
+    assert second.bn_recalibration_batches == 100
