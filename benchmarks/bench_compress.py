@@ -171,7 +171,7 @@ def main():
         "benchmarks/torch_gdfq_step.py (the official GDFQ iteration re-implemented in PyTorch) "
         "on the same shapes, run right after the TF timing. onednn: whether TensorFlow's oneDNN kernels ran "
         "(autorecon_tf.compat turns them on); onednn_off_*: the same TF step in a child process with "
-        "TF_ENABLE_ONEDNN_OPTS=0, TensorFlow's default on this AVX2 CPU.",
+        "TF_ENABLE_ONEDNN_OPTS=0, TensorFlow's default on the AMD EPYC (AVX2) of sessions 1-8.",
     )
 
 
