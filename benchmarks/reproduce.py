@@ -11,9 +11,9 @@
 The grids are in benchmarks/reproduce_grid.py. Every stage runs a tool of tools/
 in a subprocess (log in <workdir>/logs/): train_teacher.py (smoke only), search.py
 once per teacher, then compress.py once per cell in <workdir>/runs/<cell_id>/. A
-finished cell writes <workdir>/cells/<cell_id>.json (atomically, with its teacher's sha256)
-and is skipped on the next run unless it names another teacher; a killed one is re-run in the same directory, where the tool resumes
-from its checkpoint. A failed cell is reported and the others go on (exit status 1).
+finished cell writes <workdir>/cells/<cell_id>.json (atomically, with its teacher's
+sha256) and is skipped on the next run unless it names another teacher; a killed one
+is re-run in the same directory, where the tool resumes from its checkpoint. A failed cell is reported and the others go on (exit status 1).
 Then benchmarks/reproduce_render.py writes the tables and the plots: into
 BENCHMARKS.md and benchmarks/results/ for core and full, into <workdir>/REPRODUCE.md
 for smoke. ``--teacher PATH`` replaces the preset's first teacher, ``--teacher
