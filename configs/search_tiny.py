@@ -8,18 +8,13 @@ Launch (a teacher file is required, e.g. the tests' tiny ResNet-8 saved as .kera
 Presets: default (eager; a few seconds per step), graph (the same traced by model.fit, as real runs are).
 """
 
-import importlib.util
 import os
 
 import ml_collections
 
+from autorecon_tf.cli import load_config
 
-def _base_module():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "search_resnet20_fmnist.py")
-    spec = importlib.util.spec_from_file_location("search_resnet20_fmnist", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+BASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "search_resnet20_fmnist.py")
 
 
 PRESETS = ("eager", "graph")
@@ -29,7 +24,7 @@ def get_config(arg=None):
     preset = arg or "eager"
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
-    config = _base_module().get_config("smoke")
+    config = load_config(BASE, "smoke")
     config.preset = preset
     config.teacher = ml_collections.config_dict.placeholder(str)
     config.run_eagerly = preset == "eager"

@@ -14,9 +14,9 @@ by their average over 100 batches of 256 un-augmented training images
 Presets: smoke (5 batches), demo, standard (the BENCHMARKS.md teacher), full.
 """
 
-import importlib.util
 import os
 
+from autorecon_tf.cli import load_config
 from autorecon_tf.teachers.config import teacher_config
 
 PRESETS = ("smoke", "demo", "standard", "full")
@@ -38,8 +38,6 @@ def get_config(arg="standard"):
 
 def _first_stage_config():
     """configs/teacher_mobilenetv2_fmnist.py:standard, loaded from this file's directory."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "teacher_mobilenetv2_fmnist.py")
-    spec = importlib.util.spec_from_file_location("teacher_mobilenetv2_fmnist", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config("standard")
+    return load_config(
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "teacher_mobilenetv2_fmnist.py"), "standard"
+    )
