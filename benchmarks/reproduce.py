@@ -385,7 +385,7 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None):
         label = f"[cell {index}/{len(preset.cells)}] {cell.cell_id}"
         record_path = os.path.join(workdir, "cells", f"{cell.cell_id}.json")
         if os.path.exists(record_path):
-            other = archiving.other_teacher(_read(record_path), digests.get(cell.teacher))
+            other = archiving.other_teacher(record_path, digests)
             if not other:
                 print(f"{label}: skipped (finished)", flush=True)
                 continue

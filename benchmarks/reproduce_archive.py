@@ -75,20 +75,16 @@ def pin_teacher(archive, name, source, explicit=False):
     return pinned
 
 
-def other_teacher(record, digest):
-    """The teacher sha256 a cell record names when it is not ``digest``, else None.
+def other_teacher(path, digests):
+    """The teacher sha256 that the cell record at ``path`` names when it is not its teacher's in ``digests``, else None.
 
-    Records written before cells recorded their teacher's sha256 (2026-11-27) name none and
-    are taken as they are.
+    ``digests``: {teacher name: sha256}. Records written before cells recorded their
+    teacher's sha256 (2026-11-27) name none and are taken as they are.
     """
-    recorded = record.get("teacher_sha256")
-    return recorded if recorded and digest and recorded != digest else None
-
-
-def _other_teacher_record(path, digests):
     with open(path, encoding="utf-8") as handle:
         record = json.load(handle)
-    return other_teacher(record, digests.get(record.get("teacher")))
+    recorded, digest = record.get("teacher_sha256"), digests.get(record.get("teacher"))
+    return recorded if recorded and digest and recorded != digest else None
 
 
 def _sync(source_root, destination_root, overwrite, digests=None):
@@ -102,7 +98,7 @@ def _sync(source_root, destination_root, overwrite, digests=None):
             destination = os.path.join(destination_root, os.path.relpath(source, source_root))
             if os.path.isfile(destination) and (not overwrite or filecmp.cmp(source, destination, shallow=False)):
                 continue
-            if digests and pattern.startswith("cells/") and _other_teacher_record(source, digests):
+            if digests and pattern.startswith("cells/") and other_teacher(source, digests):
                 print(f"[archive] not saved: {source} ran on another teacher than the pinned one", flush=True)
                 continue
             _copy(source, destination)
