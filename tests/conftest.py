@@ -43,7 +43,7 @@ def tiny_teacher():
 
 def calibrate_on_noise(student, input_shape=(8, 8, 1), count=128, batch_size=32):
     """Sets a student's activation ranges on N(0, 1) images (seed 1), then freezes them; returns it."""
-    from autorecon_tf.export import noise_images
+    from autorecon_tf.data.calibration import noise_images
     from autorecon_tf.quantization import set_range_update
 
     images = noise_images(input_shape, count, seed=1)

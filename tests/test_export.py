@@ -9,7 +9,8 @@ import pytest
 
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
-from autorecon_tf.export import convert_student, evaluate_tflite, make_interpreter, noise_images
+from autorecon_tf.data.calibration import noise_images
+from autorecon_tf.export import convert_student, evaluate_tflite, make_interpreter
 from autorecon_tf.export.graph import INPUT, float_boundaries, measure_ranges
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import parity_report

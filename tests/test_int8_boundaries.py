@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.export import convert_student, noise_images
+from autorecon_tf.data.calibration import noise_images
+from autorecon_tf.export import convert_student
 from autorecon_tf.export.graph import INPUT, build_export_model, float_boundaries, measure_ranges
 from autorecon_tf.export.parity import keras_logits, run_tflite
 from autorecon_tf.quantization import activation_quantizers, activation_ranges, build_student

@@ -1,5 +1,5 @@
 """LiteRT/TFLite export of the low-bit student: conversion, parity, grid check, latency."""
 
-from autorecon_tf.export.tflite import convert_student, evaluate_tflite, make_interpreter, noise_images, run_tflite
+from autorecon_tf.export.tflite import convert_student, evaluate_tflite, make_interpreter, run_tflite
 
-__all__ = ["convert_student", "evaluate_tflite", "make_interpreter", "noise_images", "run_tflite"]
+__all__ = ["convert_student", "evaluate_tflite", "make_interpreter", "run_tflite"]

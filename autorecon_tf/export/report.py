@@ -11,22 +11,14 @@ import time
 import numpy as np
 from absl import logging
 
+from autorecon_tf.data.calibration import calibration_set
 from autorecon_tf.errors import UserError
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import convert_float, keras_logits, measure_latency, parity_report
-from autorecon_tf.export.tflite import convert_student, noise_images
+from autorecon_tf.export.tflite import convert_student
 from autorecon_tf.quantization.boundaries import LOGIT_MARGIN, preprocessing_input_range
 from autorecon_tf.quantization.student import is_quantized_student, lowbit_activation_quantizers, student_bits
 from autorecon_tf.utils.atomic import write_bytes, write_json
-
-
-def generated_images(generator, num_classes, count, seed=0):
-    """Images from a saved generator (contract: inputs [z, y]) for data-free calibration."""
-    rng = np.random.default_rng(seed)
-    latent_dim = int(generator.inputs[0].shape[-1])
-    z = rng.standard_normal((count, latent_dim)).astype("float32")
-    y = rng.integers(0, num_classes, count).astype("int32")
-    return np.asarray(generator([z, y], training=False), dtype=np.float32)
 
 
 def check_student(student, path):
@@ -91,16 +83,6 @@ def export_student(
         report["teacher_keras_top1"] = float(np.mean(np.argmax(teacher_logits, 1) == np.asarray(eval_labels)))
         report["teacher_tflite_top1"] = parity_report(teacher, teacher_path, eval_images, eval_labels)["tflite_top1"]
     return report
-
-
-def calibration_set(source, count, input_shape, num_classes, generator=None, seed=0):
-    if source == "noise":
-        return noise_images(input_shape, count, seed)
-    if source == "generator":
-        if generator is None:
-            raise UserError("calibration.source='generator' needs --generator path/to/generator.keras")
-        return generated_images(generator, num_classes, count, seed)
-    raise UserError(f"calibration.source={source!r} is not supported: use 'noise' or 'generator'")
 
 
 def evaluation_set(teacher, config, data_dir=None):

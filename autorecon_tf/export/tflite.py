@@ -54,11 +54,6 @@ def _export_kernels(student):
             quantizer.export_values = None
 
 
-def noise_images(input_shape, count, seed=0):
-    """Standard-normal images in the teacher's normalised input space (data-free calibration)."""
-    return np.random.default_rng(seed).standard_normal((count, *input_shape)).astype("float32")
-
-
 def convert_student(student, calibration_images, int8_io=False, input_range=None, logit_margin=LOGIT_MARGIN):
     """Converts ``student`` to .tflite bytes (int8 kernels and activations).
 

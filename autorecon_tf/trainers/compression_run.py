@@ -30,10 +30,10 @@ from absl import logging
 
 from autorecon_tf import baselines
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model
-from autorecon_tf.export.tflite import noise_images
 from autorecon_tf.quantization import build_student, set_deploy_ranges
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.teachers.training import ProgressRecorder, package_versions
