@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from autorecon_tf.compat import keras
+from autorecon_tf.compat import keras, tf
 from autorecon_tf.errors import UserError
 from autorecon_tf.search_space import EDGES, OPS, PRIMITIVES, Genotype, Zero, load_genotype, random_genotype
 from autorecon_tf.search_space.genotype import GENOTYPE_VERSION
 from autorecon_tf.search_space.macro import incoming_edges
 from autorecon_tf.search_space.plots import plot_alpha_history, plot_genotype
+from autorecon_tf.search_space.stem_head import crop_amounts, head_layers, stem_layers
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -56,6 +57,19 @@ def test_zero_layer_config_round_trips():
     assert (clone.channels, clone.upsample) == (3, 2)
     assert keras.utils.get_registered_object("autorecon_tf>Zero") is Zero
     np.testing.assert_array_equal(clone(np.ones((1, 2, 2, 5), "float32")), np.zeros((1, 4, 4, 3)))
+
+
+def test_stem_and_head_map_latents_to_images_of_any_teacher_shape():
+    assert crop_amounts(32, 28) == (2, 2) and crop_amounts(16, 13) == (1, 2)
+    embedding, projection, reshape, batchnorm = stem_layers((12, 10, 3), 4, 8, 5, projection_name="project")
+    labels, noise = np.array([0, 3]), np.ones((2, 8), "float32")
+    features = batchnorm(reshape(projection(embedding(labels) * noise)), training=True)
+    assert tuple(features.shape) == (2, 2, 2, 5)  # ceil(12 / 8) x ceil(10 / 8)
+    images = tf.image.resize(features, (16, 16), "nearest")  # where the three blocks bring it
+    for layer in head_layers((12, 10, 3)):
+        images = layer(images)
+    assert tuple(images.shape) == (2, 12, 10, 3)
+    assert projection.name == "project"
 
 
 def test_genotype_json_round_trips(tmp_path):

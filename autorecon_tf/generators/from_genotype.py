@@ -1,8 +1,10 @@
 """Builds the discovered generator, as a flat functional Keras model, from a genotype.
 
 The builder reads only the :class:`~autorecon_tf.search_space.genotype.Genotype`
-(the JSON hand-off from the search), so stage 2 never needs the supernet. It
-mirrors :class:`~autorecon_tf.supernet.GeneratorSupernet` with one op per edge:
+(the JSON hand-off from the search), so stage 2 never needs the supernet: it
+shares only ``search_space/`` with it (the ops, the macro-architecture, and the
+stem and head of :mod:`~autorecon_tf.search_space.stem_head`). It is the
+supernet with one op per edge:
 
     z * Embedding(y) -> Dense -> reshape to ceil(H/8) x ceil(W/8) -> BN
     -> 3 searched blocks (x2 resolution each; "none" edges dropped, a node sums its edges)
@@ -25,9 +27,9 @@ ordinary functional model that saves, loads, quantizes and exports like any othe
 
 from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
-from autorecon_tf.search_space.macro import NUM_BLOCKS, incoming_edges, initial_size
-from autorecon_tf.search_space.ops import NEGATIVE_SLOPE, OPS, ZERO_OPS
-from autorecon_tf.supernet.generator_supernet import crop_amounts
+from autorecon_tf.search_space.macro import NUM_BLOCKS, incoming_edges
+from autorecon_tf.search_space.ops import OPS, ZERO_OPS
+from autorecon_tf.search_space.stem_head import head_layers, stem_layers
 
 BASE_CHANNELS = (64, 32, 16)
 
@@ -53,18 +55,6 @@ def _block(genotype, block, channels, first, previous):
     return nodes
 
 
-def _head(features, image_shape, init_size):
-    height, width, image_channels = image_shape
-    x = keras.layers.BatchNormalization(name="head_bn")(features)
-    x = keras.layers.LeakyReLU(NEGATIVE_SLOPE, name="head_act")(x)
-    x = keras.layers.Conv2D(image_channels, 3, padding="same", name="head_conv")(x)
-    x = keras.layers.Cropping2D(
-        (crop_amounts(8 * init_size[0], height), crop_amounts(8 * init_size[1], width)), name="crop"
-    )(x)
-    x = keras.layers.Activation("tanh", name="tanh")(x)
-    return keras.layers.BatchNormalization(center=False, scale=False, name="output_bn")(x)
-
-
 def build_generator_from_genotype(genotype, channel_scale=1.0, base_channels=BASE_CHANNELS, name="searched_generator"):
     """The generator a genotype describes: functional ``[z, y] -> images`` in the teacher's input shape.
 
@@ -84,19 +74,20 @@ def build_generator_from_genotype(genotype, channel_scale=1.0, base_channels=BAS
             f"channel_scale={channel_scale} must be > 0 and base_channels {tuple(base_channels)} must give {NUM_BLOCKS} widths"
         )
     widths = [max(1, round(channels * channel_scale)) for channels in base_channels]
-    height, width, _ = genotype.input_shape
-    init_size = initial_size(height, width)
     noise = keras.Input(shape=(genotype.latent_dim,), name="z")
     labels = keras.Input(shape=(), dtype="int32", name="y")
-    embedded = keras.layers.Embedding(genotype.num_classes, genotype.latent_dim, name="label_embedding")(labels)
-    x = keras.layers.Multiply(name="condition")([embedded, noise])
-    x = keras.layers.Dense(init_size[0] * init_size[1] * widths[0], name="project")(x)
-    x = keras.layers.Reshape((*init_size, widths[0]), name="reshape")(x)
-    first, previous = keras.layers.BatchNormalization(name="stem_bn")(x), {}
+    embedding, projection, reshape, stem_bn = stem_layers(
+        genotype.input_shape, genotype.num_classes, genotype.latent_dim, widths[0], projection_name="project"
+    )
+    x = keras.layers.Multiply(name="condition")([embedding(labels), noise])
+    first, previous = stem_bn(reshape(projection(x))), {}
     for block in range(1, NUM_BLOCKS + 1):
         previous = _block(genotype, block, widths[block - 1], first, previous)
         first = previous[5]
-    return keras.Model([noise, labels], _head(first, genotype.input_shape, init_size), name=name)
+    images = first
+    for layer in head_layers(genotype.input_shape):
+        images = layer(images)
+    return keras.Model([noise, labels], images, name=name)
 
 
 def custom_objects():

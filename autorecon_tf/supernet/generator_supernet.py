@@ -1,19 +1,11 @@
 """The stochastic supernet M_s over the generator search space (paper Sec. 3.2).
 
-Conditioning and output follow GDFQ's generator, because the paper keeps GDFQ's
-setting and Fig. 2 shows only the three searched blocks:
-
-- the label embedding (num_classes x latent_dim) is multiplied by z, a Dense
-  layer maps the product to an initial map of ceil(H/8) x ceil(W/8) x
-  ``channels[0]``, followed by BatchNorm (no categorical conditional BN: GDFQ
-  uses it only for ImageNet, and the embedding keeps the search space the
-  paper's);
-- three blocks of five nodes, each doubling the resolution, so the last map is
-  8x the initial one; block b has ``channels[b-1]`` channels;
-- head: BatchNorm -> LeakyReLU(0.2) -> 3x3 conv to the image channels -> centre
-  crop to (H, W) (e.g. 32 -> 28 for Fashion-MNIST) -> tanh -> BatchNorm
-  without affine parameters, which lands in the teacher's normalised input
-  space as GDFQ's generator does.
+The stem (z * Embedding(y) -> Dense -> initial map -> BN) and the head (BN ->
+LeakyReLU -> conv -> crop -> tanh -> BN without affine) are GDFQ's and fixed:
+:mod:`autorecon_tf.search_space.stem_head` builds them for the supernet and the
+generator builder alike. Between them, three blocks of five nodes each double
+the resolution, so the last map is 8x the initial one; block b has
+``channels[b-1]`` channels.
 
 Every edge mixes its candidates with one Gumbel-softmax sample m (Eq. 7) per
 forward pass, shared by the batch; :mod:`autorecon_tf.supernet.gumbel` gives the
@@ -32,15 +24,10 @@ from autorecon_tf.compat import keras, tf
 from autorecon_tf.errors import UserError
 from autorecon_tf.search_space.genotype import Genotype
 from autorecon_tf.search_space.macro import EDGES, NUM_BLOCKS, incoming_edges, initial_size
-from autorecon_tf.search_space.ops import NEGATIVE_SLOPE, PRIMITIVES, ZERO_OPS
+from autorecon_tf.search_space.ops import PRIMITIVES, ZERO_OPS
+from autorecon_tf.search_space.stem_head import head_layers, stem_layers
 from autorecon_tf.supernet.gumbel import GUMBEL_FORMS, entropy, gumbel_softmax
 from autorecon_tf.supernet.mixed_op import MixedOp
-
-
-def crop_amounts(size, target):
-    """((before, after)) cropping that centres ``target`` inside ``size``."""
-    before = (size - target) // 2
-    return before, size - target - before
 
 
 class GeneratorSupernet(keras.Model):
@@ -72,24 +59,12 @@ class GeneratorSupernet(keras.Model):
         self.num_classes, self.latent_dim = int(num_classes), int(latent_dim)
         self.channels = tuple(int(c) for c in channels)
         self.gumbel_form, self.hard = gumbel_form, bool(hard)
-        height, width, image_channels = self.image_shape
-        self.initial_size = initial_size(height, width)
-        self.embedding = keras.layers.Embedding(self.num_classes, self.latent_dim, name="label_embedding")
-        self.dense = keras.layers.Dense(self.initial_size[0] * self.initial_size[1] * self.channels[0], name="dense")
-        self.reshape = keras.layers.Reshape((*self.initial_size, self.channels[0]), name="reshape")
-        self.stem_bn = keras.layers.BatchNormalization(name="stem_bn")
+        self.initial_size = initial_size(*self.image_shape[:2])
+        self.embedding, self.dense, self.reshape, self.stem_bn = stem_layers(
+            self.image_shape, self.num_classes, self.latent_dim, self.channels[0], projection_name="dense"
+        )
         self.edges = [MixedOp(edge.kind, self.channels[edge.target[0] - 1], name=edge.name) for edge in EDGES]
-        self.head = [
-            keras.layers.BatchNormalization(name="head_bn"),
-            keras.layers.LeakyReLU(NEGATIVE_SLOPE, name="head_act"),
-            keras.layers.Conv2D(image_channels, 3, padding="same", name="head_conv"),
-            keras.layers.Cropping2D(
-                (crop_amounts(8 * self.initial_size[0], height), crop_amounts(8 * self.initial_size[1], width)),
-                name="crop",
-            ),
-            keras.layers.Activation("tanh", name="tanh"),
-            keras.layers.BatchNormalization(center=False, scale=False, name="output_bn"),
-        ]
+        self.head = head_layers(self.image_shape)
         self.alphas = [
             self.add_weight(
                 name=f"alpha_{edge.name}",
