@@ -1,15 +1,22 @@
 """The teacher validator's errors, in the library and through tools/evaluate.py."""
 
+import importlib
 import json
+import os
+import pkgutil
 
 import numpy as np
 import pytest
 
+import autorecon_tf
 from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
-from autorecon_tf.teachers.loader import load_teacher
+from autorecon_tf.teachers.loader import SERIALIZABLE_MODULES, load_teacher
 
+from conftest import REPO
 from helpers import assert_user_error, run_tool
+
+ARCHIVED_TEACHER = os.path.join(REPO, "benchmarks", "results", "reproduce_standard", "teacher_resnet20.keras")
 
 
 def _no_batchnorm_model():
@@ -96,3 +103,22 @@ def test_evaluate_tool_reports_bad_inputs_in_one_line(tmp_path):
     )
     assert_user_error(run_tool("evaluate", "--model", garbage), "teacher.keras", "could not be loaded")
     assert_user_error(run_tool("evaluate", "--modle", garbage), "modle")
+
+
+def test_the_archived_teacher_still_loads():
+    teacher = load_teacher(ARCHIVED_TEACHER)
+    assert (teacher.input_shape, teacher.num_classes, teacher.outputs_probabilities) == ((28, 28, 1), 10, False)
+    assert len(teacher.batchnorm_layers) == 21  # ResNet-20 with a projection BN in stages 2 and 3
+
+
+def test_the_loader_imports_every_module_that_registers_a_class():
+    """Saved generators and students name ``autorecon_tf>Class``; only an imported module has registered it."""
+    for module in pkgutil.walk_packages(autorecon_tf.__path__, "autorecon_tf."):
+        importlib.import_module(module.name)
+    registered = {
+        name: cls for name, cls in keras.saving.get_custom_objects().items() if name.startswith("autorecon_tf>")
+    }
+    assert {cls.__module__ for cls in registered.values()} == set(SERIALIZABLE_MODULES)
+    assert {"LayerQuantizeConfig", "WeightQuantizer", "ActivationQuantizer"} <= {
+        cls.__name__ for cls in registered.values()
+    }

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from layer_test import run_layer_test
 
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.generators import custom_objects
 from autorecon_tf.generators.upsample_conv import NearestUpsampleConv2D, fold_matrix
-from autorecon_tf.teachers.loader import load_keras_model
 
 
 def _pair(kernel_size, filters):
@@ -71,16 +70,11 @@ def test_unknown_spatial_size_in_a_functional_model():
     assert model(tf.zeros([1, 3, 6, 2])).shape == (1, 6, 12, 3)
 
 
-def test_saved_model_loads_back_with_the_same_outputs(tmp_path):
-    inputs = keras.Input((4, 4, 2))
-    model = keras.Model(inputs, NearestUpsampleConv2D(3, 3, name="up_conv")(inputs))
-    x = np.random.default_rng(2).standard_normal((2, 4, 4, 2)).astype("float32")
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    assert "autorecon_tf>NearestUpsampleConv2D" in custom_objects()
-    loaded = load_keras_model(path)  # the loader registers every generator layer
-    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
-    assert loaded.get_layer("up_conv").filters == 3
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_is_a_serializable_layer_that_trains_and_loads_back(use_bias):
+    init = {"filters": 3, "kernel_size": 3, "use_bias": use_bias, "name": "up_conv"}
+    outputs = run_layer_test(NearestUpsampleConv2D, init, input_shape=(2, 4, 4, 2))
+    assert tuple(outputs.shape) == (2, 8, 8, 3)
 
 
 @pytest.mark.parametrize("kernel_size", [2, 0])

@@ -1,26 +1,11 @@
 """Generators G(z, y) -> images in the teacher's normalised input space.
 
-A shared registry for the generator modules:
+- ``from_genotype``: the generator discovered by the search, built from its genotype (built-in layers only);
+- ``gdfq``: GDFQ's human-designed generator, with its ``ClassConditionalAffine`` layer;
+- ``upsample_conv``: its fused nearest-upsample + conv layer, ``NearestUpsampleConv2D``.
 
-- ``GENERATOR_MODULES`` lists every module of this package that defines
-  generator layers; each has a ``custom_objects()`` function. Add a module
-  here when you add one (keep this file small: no heavy imports at top level).
-- :func:`custom_objects` merges them, so ``teachers.loader.load_keras_model``
-  can load any saved generator.
+Custom layers are registered with ``keras.saving.register_keras_serializable(package="autorecon_tf")``
+when their module is imported; ``teachers.loader.SERIALIZABLE_MODULES`` lists those modules, so
+``load_keras_model`` loads any saved generator. Keep this file free of imports: ``import
+autorecon_tf.generators.gdfq`` should not build the other modules.
 """
-
-import importlib
-
-GENERATOR_MODULES = (
-    "autorecon_tf.generators.from_genotype",  # the generator discovered by the search
-    "autorecon_tf.generators.gdfq",  # GDFQ's human-designed generator
-    "autorecon_tf.generators.upsample_conv",  # its fused nearest-upsample + conv layer
-)
-
-
-def custom_objects():
-    """Custom layer classes of every generator module, by registered and plain name."""
-    objects = {}
-    for module_name in GENERATOR_MODULES:
-        objects.update(importlib.import_module(module_name).custom_objects())
-    return objects

@@ -36,7 +36,7 @@ _HIDDEN_EPSILON = 0.8
 _BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
 
 
-@keras.utils.register_keras_serializable(package="autorecon_tf")
+@keras.saving.register_keras_serializable(package="autorecon_tf")
 class ClassConditionalAffine(keras.layers.Layer):
     """Per-class scale and shift, ``gamma[y] * x + beta[y]``: the affine half of categorical conditional BN.
 
@@ -146,10 +146,3 @@ def build_gdfq_generator(
         momentum=_BN_MOMENTUM, epsilon=1e-5, center=False, scale=False, name="output_bn"
     )(x)
     return keras.Model([z, labels], images, name=name)
-
-
-def custom_objects():
-    return {
-        "autorecon_tf>ClassConditionalAffine": ClassConditionalAffine,
-        "ClassConditionalAffine": ClassConditionalAffine,
-    }

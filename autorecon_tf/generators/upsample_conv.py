@@ -36,7 +36,7 @@ def fold_matrix(kernel_size):
     return fold
 
 
-@keras.utils.register_keras_serializable(package="autorecon_tf")
+@keras.saving.register_keras_serializable(package="autorecon_tf")
 class NearestUpsampleConv2D(keras.layers.Layer):
     """``Conv2D(filters, k, padding="same")(UpSampling2D(2, "nearest")(x))`` at (k+1)^2/4 of the cost per pixel.
 
@@ -106,10 +106,3 @@ class NearestUpsampleConv2D(keras.layers.Layer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         }
-
-
-def custom_objects():
-    return {
-        "autorecon_tf>NearestUpsampleConv2D": NearestUpsampleConv2D,
-        "NearestUpsampleConv2D": NearestUpsampleConv2D,
-    }

@@ -14,19 +14,6 @@ from autorecon_tf.quantization.student import (
     student_bits,
 )
 
-
-def custom_objects():
-    """The custom classes a saved student needs; pass to ``quantize_scope``."""
-    return {
-        "WeightQuantizer": WeightQuantizer,
-        "ActivationQuantizer": ActivationQuantizer,
-        "LayerQuantizeConfig": LayerQuantizeConfig,
-        "autorecon_tf>WeightQuantizer": WeightQuantizer,
-        "autorecon_tf>ActivationQuantizer": ActivationQuantizer,
-        "autorecon_tf>LayerQuantizeConfig": LayerQuantizeConfig,
-    }
-
-
 __all__ = [
     "ActivationQuantizer",
     "LayerQuantizeConfig",
@@ -34,7 +21,6 @@ __all__ = [
     "activation_quantizers",
     "activation_ranges",
     "build_student",
-    "custom_objects",
     "effective_weights",
     "is_quantized_student",
     "set_deploy_ranges",

@@ -14,7 +14,7 @@ from autorecon_tf.compat import keras
 from autorecon_tf.quantization.quantizers import ActivationQuantizer, WeightQuantizer
 
 
-@keras.utils.register_keras_serializable(package="autorecon_tf")
+@keras.saving.register_keras_serializable(package="autorecon_tf")
 class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
     """Quantizes the named weights, activations and/or the output of one layer.
 

@@ -151,7 +151,7 @@ def _check_bits(num_bits):
     return num_bits
 
 
-@keras.utils.register_keras_serializable(package="autorecon_tf")
+@keras.saving.register_keras_serializable(package="autorecon_tf")
 class WeightQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
     """Per-output-channel asymmetric b-bit weight quantizer with an STE (GDFQ).
 
@@ -205,7 +205,7 @@ class WeightQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
         return not self.__eq__(other)
 
 
-@keras.utils.register_keras_serializable(package="autorecon_tf")
+@keras.saving.register_keras_serializable(package="autorecon_tf")
 class ActivationQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
     """Per-tensor asymmetric a-bit activation quantizer with EMA min/max ranges (GDFQ).
 

@@ -109,7 +109,7 @@ def build_student(
         annotated.append(layer.name)
         return tfmot.quantization.keras.quantize_annotate_layer(layer, quantize_config=config)
 
-    with tfmot.quantization.keras.quantize_scope(custom_objects()):
+    with tfmot.quantization.keras.quantize_scope():
         annotated_model = keras.models.clone_model(teacher_model, clone_function=annotate)
         if not annotated:
             raise UserError(f"model {teacher_model.name!r} has no Conv2D, Dense or ReLU layer to quantize")
@@ -143,12 +143,6 @@ def _match_saved_layout(student):
     """
     for wrapper in quantize_wrappers(student):
         wrapper._trainable_weights = [weight for weight, _, _ in wrapper._weight_vars]
-
-
-def custom_objects():
-    from autorecon_tf.quantization import custom_objects as objects
-
-    return objects()
 
 
 def quantize_wrappers(model):

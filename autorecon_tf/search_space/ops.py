@@ -40,7 +40,7 @@ PRIMITIVES = {
 ZERO_OPS = frozenset({"none", "none_up"})
 
 
-@keras.utils.register_keras_serializable(package="autorecon_tf")
+@keras.saving.register_keras_serializable(package="autorecon_tf")
 class Zero(keras.layers.Layer):
     """Outputs zeros shaped like the input upsampled by ``upsample`` with ``channels`` channels.
 

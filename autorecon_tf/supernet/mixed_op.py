@@ -4,6 +4,7 @@ from autorecon_tf.compat import keras, tf
 from autorecon_tf.search_space.ops import NEGATIVE_SLOPE, OPS, PRIMITIVES, ZERO_OPS
 
 
+@keras.saving.register_keras_serializable(package="autorecon_tf")
 class MixedOp(keras.layers.Layer):
     """Computes sum_j m_j O_j(x) over the candidate ops of an edge kind (paper Eq. 8).
 

@@ -12,6 +12,7 @@ inputs are assumed to be already normalised.
 """
 
 import dataclasses
+import importlib
 import json
 import os
 import zipfile
@@ -22,6 +23,19 @@ from autorecon_tf.errors import UserError
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 _FIX = "give a Keras classifier saved as .keras, .h5 or a SavedModel directory"
+
+# The modules that register (keras.saving.register_keras_serializable, package "autorecon_tf") the
+# classes that saved generators and students name in their configs, as "autorecon_tf>ClassName".
+# Importing them is what registers them, so the loader imports them on its first call; TFMOT's own
+# classes (QuantizeWrapperV2, QuantizeLayer, ...) come from ``quantize_scope()``.
+SERIALIZABLE_MODULES = (
+    "autorecon_tf.search_space.ops",  # Zero
+    "autorecon_tf.supernet.mixed_op",  # MixedOp
+    "autorecon_tf.generators.upsample_conv",  # NearestUpsampleConv2D
+    "autorecon_tf.generators.gdfq",  # ClassConditionalAffine
+    "autorecon_tf.quantization.quantizers",  # WeightQuantizer, ActivationQuantizer
+    "autorecon_tf.quantization.configs",  # LayerQuantizeConfig
+)
 
 
 @dataclasses.dataclass
@@ -56,24 +70,6 @@ def find_batchnorm_layers(model):
     return found
 
 
-def custom_objects():
-    """Custom layers/quantizers of this project, so that compressed students load back too."""
-    objects = {}
-    try:
-        from autorecon_tf.quantization import custom_objects as quantization_objects
-    except ImportError:
-        quantization_objects = None
-    if quantization_objects is not None:
-        objects.update(quantization_objects())
-    try:
-        from autorecon_tf.generators import custom_objects as generator_objects
-    except ImportError:
-        generator_objects = None
-    if generator_objects is not None:
-        objects.update(generator_objects())
-    return objects
-
-
 def load_keras_model(path, what="model"):
     """Loads a .keras/.h5/SavedModel file with one-line errors for missing or corrupt files."""
     path = os.fspath(path)
@@ -86,8 +82,10 @@ def load_keras_model(path, what="model"):
         raise UserError(f"{what} file {path!r} has an unknown suffix: {_FIX}")
     import tensorflow_model_optimization as tfmot
 
+    for module in SERIALIZABLE_MODULES:
+        importlib.import_module(module)
     try:
-        with tfmot.quantization.keras.quantize_scope(custom_objects()):
+        with tfmot.quantization.keras.quantize_scope():
             return keras.models.load_model(path, compile=False)
     # Corrupt files fail deep inside h5py, zipfile, protobuf or Keras with many error types.
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, tf.errors.OpError) as error:
