@@ -169,3 +169,26 @@ def test_tool_reports_corrupt_and_unquantized_inputs_in_one_line(tiny_teacher, t
         assert last.startswith("error: ") and expected in last, result.stderr[-2000:]
         assert "Traceback" not in result.stderr
     assert not os.path.exists(out)
+
+
+def test_a_tie_with_the_true_class_scores_the_same_in_keras_and_litert(tmp_path):
+    from autorecon_tf.compat import keras
+    from autorecon_tf.evaluation import evaluate_model
+    from autorecon_tf.export.convert import convert_float
+
+    image = keras.Input((2, 2, 1))
+    scores = keras.layers.Dense(4, use_bias=False, kernel_initializer="identity")(keras.layers.Flatten()(image))
+    model = keras.Model(image, scores)  # the logits are the 4 pixels
+    preprocessing = Preprocessing.identity(1)
+    x = np.random.default_rng(0).integers(0, 3, (256, 2, 2, 1)).astype(np.uint8)
+    logits = x.reshape(-1, 4)
+    top = logits == logits.max(1, keepdims=True)
+    labels = 3 - np.argmax(top[:, ::-1], 1)  # the last of the tied top classes
+    assert np.mean(top.sum(1) > 1) > 0.3
+    path = tmp_path / "model.tflite"
+    path.write_bytes(convert_float(model))
+    keras_scores = evaluate_model(model, x, labels, preprocessing)
+    tflite_scores = evaluate_tflite(str(path), preprocessing(x).numpy(), labels)
+    # A tie counts for the lowest class index, as argmax (and a deployed model) decides.
+    assert tflite_scores["top1"] == keras_scores["top1"] == np.mean(np.argmax(logits, 1) == labels)
+    assert tflite_scores["top5"] == keras_scores["top5"] == 1.0

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from autorecon_tf.errors import UserError
+from autorecon_tf.evaluation import topk_accuracy
 
 
 def make_interpreter(model, preserve_all_tensors=False, num_threads=None, delegates=True):
@@ -70,12 +71,7 @@ def run_tflite(model, images, batch_size=256, interpreter=None):
     return np.concatenate(outputs)
 
 
-def _top_k_accuracy(logits, labels, k):
-    top = np.argsort(-logits, axis=1)[:, :k]
-    return float(np.mean(np.any(top == np.asarray(labels).reshape(-1, 1), axis=1)))
-
-
 def evaluate_tflite(path, x_normalised, y, batch_size=256):
-    """``{"top1", "top5"}`` of a .tflite classifier on normalised float images."""
+    """``{"top1", "top5"}`` of a .tflite classifier on normalised float images (ties as ``topk_accuracy``)."""
     logits = run_tflite(path, np.asarray(x_normalised, np.float32), batch_size)
-    return {"top1": _top_k_accuracy(logits, y, 1), "top5": _top_k_accuracy(logits, y, min(5, logits.shape[1]))}
+    return topk_accuracy(logits, np.asarray(y).reshape(-1))
