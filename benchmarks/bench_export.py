@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.export import convert_student  # noqa: E402
-from autorecon_tf.export.parity import convert_float, measure_latency  # noqa: E402
+from autorecon_tf.export.convert import convert_float  # noqa: E402
+from autorecon_tf.export.latency import measure_latency  # noqa: E402
 from autorecon_tf.quantization import build_student, set_range_update, student_bits  # noqa: E402
 from autorecon_tf.teachers.loader import load_keras_model, load_teacher  # noqa: E402
 from autorecon_tf.utils.atomic import write_bytes, write_json  # noqa: E402

@@ -7,16 +7,18 @@ import sys
 import numpy as np
 import pytest
 
+from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
-from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.export import convert_student, evaluate_tflite, make_interpreter
-from autorecon_tf.export.graph import INPUT, float_boundaries, measure_ranges
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.parity import parity_report
+from autorecon_tf.export.runtime import ops_details
 from autorecon_tf.quantization import build_student, set_range_update
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
+from autorecon_tf.quantization.ranges import export_boundaries, measure_ranges
 from autorecon_tf.quantization.student import lowbit_activation_quantizers
+from autorecon_tf.utils.functional import INPUT
 
 from conftest import calibrate_on_noise
 
@@ -29,7 +31,7 @@ def _calibrated_student(teacher, weight_bits, activation_bits):
 
 def test_export_graph_ranges_only_the_tensors_gdfq_leaves_float(tiny_teacher):
     student = build_student(tiny_teacher, 4, 4)
-    names = float_boundaries(student)
+    names = export_boundaries(student)
     # BN outputs entering a residual Add, the pooled features and the logits; nothing fused away.
     assert names == [
         "stage1_block1_b_bn",
@@ -41,13 +43,13 @@ def test_export_graph_ranges_only_the_tensors_gdfq_leaves_float(tiny_teacher):
         "quant_logits",
     ]
     # A student trained with its int8 boundaries leaves export only the pooling to range.
-    assert float_boundaries(build_student(tiny_teacher, 4, 4, int8_boundaries=True)) == ["pool"]
+    assert export_boundaries(build_student(tiny_teacher, 4, 4, int8_boundaries=True)) == ["pool"]
 
 
 def test_logit_range_is_the_calibration_range_times_the_margin_capped_by_the_interval_bound(tiny_teacher):
     student = _calibrated_student(tiny_teacher, 8, 8)
     images = noise_images((8, 8, 1), 64, seed=2)
-    names = float_boundaries(student)
+    names = export_boundaries(student)
     bound = measure_ranges(student, names, images, logit_margin=None)["quant_logits"]
     measured = measure_ranges(student, names, images, logit_margin=1.0)["quant_logits"]
     assert bound[0] < measured[0] < 0 < measured[1] < bound[1]  # the interval bound is loose
@@ -119,7 +121,7 @@ def test_w4a4_export_of_real_range_inputs_matches_keras(tiny_teacher):
 
     interpreter = make_interpreter(data, preserve_all_tensors=True, delegates=False)
     details = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
-    ops = interpreter._get_ops_details()
+    ops = ops_details(interpreter)
     convs = [op for op in ops if op["op_name"] == "CONV_2D"]
     assert len(convs) == 9
     for op in convs:
@@ -167,3 +169,26 @@ def test_tool_reports_corrupt_and_unquantized_inputs_in_one_line(tiny_teacher, t
         assert last.startswith("error: ") and expected in last, result.stderr[-2000:]
         assert "Traceback" not in result.stderr
     assert not os.path.exists(out)
+
+
+def test_a_tie_with_the_true_class_scores_the_same_in_keras_and_litert(tmp_path):
+    from autorecon_tf.compat import keras
+    from autorecon_tf.evaluation import evaluate_model
+    from autorecon_tf.export.convert import convert_float
+
+    image = keras.Input((2, 2, 1))
+    scores = keras.layers.Dense(4, use_bias=False, kernel_initializer="identity")(keras.layers.Flatten()(image))
+    model = keras.Model(image, scores)  # the logits are the 4 pixels
+    preprocessing = Preprocessing.identity(1)
+    x = np.random.default_rng(0).integers(0, 3, (256, 2, 2, 1)).astype(np.uint8)
+    logits = x.reshape(-1, 4)
+    top = logits == logits.max(1, keepdims=True)
+    labels = 3 - np.argmax(top[:, ::-1], 1)  # the last of the tied top classes
+    assert np.mean(top.sum(1) > 1) > 0.3
+    path = tmp_path / "model.tflite"
+    path.write_bytes(convert_float(model))
+    keras_scores = evaluate_model(model, x, labels, preprocessing)
+    tflite_scores = evaluate_tflite(str(path), preprocessing(x).numpy(), labels)
+    # A tie counts for the lowest class index, as argmax (and a deployed model) decides.
+    assert tflite_scores["top1"] == keras_scores["top1"] == np.mean(np.argmax(logits, 1) == labels)
+    assert tflite_scores["top5"] == keras_scores["top5"] == 1.0

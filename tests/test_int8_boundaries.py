@@ -6,11 +6,14 @@ import pytest
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.export import convert_student
-from autorecon_tf.export.graph import INPUT, build_export_model, float_boundaries, measure_ranges
-from autorecon_tf.export.parity import keras_logits, run_tflite
+from autorecon_tf.export.graph import build_export_model
+from autorecon_tf.export.parity import keras_logits
+from autorecon_tf.export.runtime import run_tflite
 from autorecon_tf.quantization import activation_quantizers, activation_ranges, build_student
 from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, input_quantizer_range, preprocessing_input_range
-from autorecon_tf.quantization.student import effective_weights, set_deploy_ranges
+from autorecon_tf.quantization.ranges import export_boundaries, measure_ranges, set_deploy_ranges
+from autorecon_tf.quantization.student import effective_weights
+from autorecon_tf.utils.functional import INPUT
 
 from conftest import calibrate_on_noise
 
@@ -72,7 +75,7 @@ def test_deploy_ranges_widen_only_the_boundaries_to_data_free_ranges(tiny_teache
 def test_export_of_a_deployment_faithful_student_adds_only_the_pooling_ranges(tiny_teacher):
     student = _calibrated(tiny_teacher, 4)
     set_deploy_ranges(student)
-    names = float_boundaries(student)
+    names = export_boundaries(student)
     assert names == ["pool"]
     ranges = measure_ranges(student, names, noise_images((8, 8, 1), 32, seed=2), input_range=INPUT_RANGE)
     assert INPUT not in ranges  # the student quantizes its own input
@@ -82,7 +85,7 @@ def test_a_deployment_faithful_student_computes_its_own_export_graph(tiny_teache
     student = _calibrated(tiny_teacher, 4)
     set_deploy_ranges(student)
     images = noise_images((8, 8, 1), 256, seed=3)
-    ranges = measure_ranges(student, float_boundaries(student), images[:64], input_range=INPUT_RANGE)
+    ranges = measure_ranges(student, export_boundaries(student), images[:64], input_range=INPUT_RANGE)
     exported = keras_logits(build_export_model(student, ranges), images)
     # The a-bit pooling grid is exact, so nothing that export adds changes a value.
     np.testing.assert_allclose(exported, keras_logits(student, images), atol=1e-5)
@@ -139,7 +142,7 @@ def test_compress_freezes_deploy_ranges_once_and_saves_the_int8_input(tmp_path):
 
 
 def test_logit_range_covers_the_unclipped_logits_of_the_calibration_images(tiny_teacher):
-    from autorecon_tf.quantization.boundaries import dense_output_bound
+    from autorecon_tf.quantization.ranges import dense_output_bound
     from autorecon_tf.utils.functional import rebuild
 
     wide = 3 * noise_images((8, 8, 1), 256, seed=5)  # logits beyond the EMA range of the calibration noise

@@ -12,7 +12,7 @@
 
 import numpy as np
 
-from autorecon_tf.export.tflite import make_interpreter
+from autorecon_tf.export.runtime import make_interpreter, ops_details, quantize_input
 
 KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 CLAMP_OP = "MINIMUM"
@@ -27,7 +27,7 @@ def kernel_levels(interpreter):
     """``{weight tensor name: max distinct int8 values over output channels}`` for every kernel op."""
     details = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
     result = {}
-    for op in interpreter._get_ops_details():
+    for op in ops_details(interpreter):
         if op["op_name"] not in KERNEL_OPS:
             continue
         detail = details[op["inputs"][1]]
@@ -48,16 +48,12 @@ def activation_levels(interpreter, images):
     input_index = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(input_index, list(images.shape))
     interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    if detail["dtype"] != np.float32:
-        scale, zero_point = detail["quantization"]
-        images = np.clip(np.round(images / scale + zero_point), -128, 127)
-    interpreter.set_tensor(input_index, images.astype(detail["dtype"]))
+    interpreter.set_tensor(input_index, quantize_input(interpreter, images))
     interpreter.invoke()
     details = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
     return {
         details[op["outputs"][0]]["name"]: len(np.unique(interpreter.get_tensor(op["outputs"][0])))
-        for op in interpreter._get_ops_details()
+        for op in ops_details(interpreter)
         if op["op_name"] == CLAMP_OP
     }
 

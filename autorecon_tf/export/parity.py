@@ -1,12 +1,9 @@
-"""Keras-vs-LiteRT parity, file size and single-thread batch-1 latency."""
-
-import statistics
-import time
+"""Keras-vs-LiteRT parity: top-1 agreement, largest logit difference, both accuracies."""
 
 import numpy as np
 
 from autorecon_tf.compat import tf
-from autorecon_tf.export.tflite import make_interpreter, run_tflite
+from autorecon_tf.export.runtime import run_tflite
 from autorecon_tf.quantization.student import static_ranges
 
 
@@ -34,38 +31,4 @@ def parity_report(keras_model, tflite_model, images, labels, batch_size=256):
         "max_logit_difference": float(np.max(np.abs(keras_out - tflite_out))),
         "keras_top1": float(np.mean(keras_top1 == labels)),
         "tflite_top1": float(np.mean(tflite_top1 == labels)),
-    }
-
-
-def convert_float(model):
-    """A float32 .tflite of a Keras model (the teacher baseline for size and latency)."""
-    spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
-
-
-def measure_latency(tflite_model, runs=200, warmup=20, num_threads=1, seed=0):
-    """Median and p90 milliseconds of one batch-1 invoke (default delegates, ``num_threads`` threads)."""
-    interpreter = make_interpreter(tflite_model, num_threads=num_threads)
-    detail = interpreter.get_input_details()[0]
-    rng = np.random.default_rng(seed)
-    if detail["dtype"] == np.float32:
-        sample = rng.standard_normal(detail["shape"]).astype(np.float32)
-    else:
-        sample = rng.integers(-128, 128, detail["shape"]).astype(detail["dtype"])
-    interpreter.set_tensor(detail["index"], sample)
-    for _ in range(warmup):
-        interpreter.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append((time.perf_counter() - start) * 1000.0)
-    times.sort()
-    return {
-        "median_ms": statistics.median(times),
-        "p90_ms": times[int(0.9 * (len(times) - 1))],
-        "runs": runs,
-        "threads": num_threads,
-        "batch": 1,
     }

@@ -13,10 +13,12 @@ from absl import logging
 
 from autorecon_tf.data.calibration import calibration_set
 from autorecon_tf.errors import UserError
+from autorecon_tf.export.convert import convert_float, convert_student
 from autorecon_tf.export.grid_check import check_grids
-from autorecon_tf.export.parity import convert_float, keras_logits, measure_latency, parity_report
-from autorecon_tf.export.tflite import convert_student
-from autorecon_tf.quantization.boundaries import LOGIT_MARGIN, preprocessing_input_range
+from autorecon_tf.export.latency import measure_latency
+from autorecon_tf.export.parity import keras_logits, parity_report
+from autorecon_tf.quantization.boundaries import preprocessing_input_range
+from autorecon_tf.quantization.ranges import LOGIT_MARGIN
 from autorecon_tf.quantization.student import is_quantized_student, lowbit_activation_quantizers, student_bits
 from autorecon_tf.utils.atomic import write_bytes, write_json
 

@@ -12,8 +12,8 @@ logit rounding alone moved 1.5% of the test images' top-1
 
 * each of these tensors gets an 8-bit :class:`ActivationQuantizer` (EMA range
   during warm-up, like the a-bit ones);
-* at the end of warm-up, ``student.set_deploy_ranges`` widens those ranges to
-  the data-free ones export uses (below) and they stay frozen: the EMA ranges
+* at the end of warm-up, ``ranges.set_deploy_ranges`` widens those ranges to
+  the data-free ones export uses (``quantization/ranges.py``) and they stay frozen: the EMA ranges
   learned on generated images alone had clipped the real logits ([-5.5, 5.4]
   where real logits reach ~20: top-1 fell from 91.1% to 79.0%);
 * the input image gets the 8-bit fake-quant of the teacher's preprocessing
@@ -23,13 +23,9 @@ So the student is trained and evaluated on the function the .tflite computes,
 up to LiteRT's integer arithmetic; export then only adds pooling ranges, on
 which the a-bit values are exact (``export/graph.py``).
 
-Data-free ranges (shared with export):
-
-* a BatchNorm output: the EMA range unioned with ``beta +- 4 |gamma|`` per
-  channel (under the teacher's data a BN output is roughly N(beta, gamma^2));
-* the logits (a linear Dense): the measured range times ``LOGIT_MARGIN``,
-  capped by the interval bound of the kernel over its input's range;
-* an Add: the measured range unioned with the sum of its inputs' ranges.
+This module says *which* tensors are boundaries (:func:`float_boundaries`) and
+holds the input's int8 boundary; the range each gets (data-free rules shared by
+the student and export) is ``quantization/ranges.py``'s.
 
 Left out on purpose: tensors the converter fuses away (a Conv/Dense output
 consumed only by its BatchNorm, folded into the kernel; any tensor consumed only
@@ -43,10 +39,6 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 
 from autorecon_tf.compat import keras
 
-BN_RANGE_SIGMAS = 4.0
-# The logits' int8 range: the measured logit range times this margin, never
-# wider than the interval bound (see ``dense_output_bound``).
-LOGIT_MARGIN = 2.0
 # Name of the input fake-quant of a deployment-faithful student.
 INPUT_QUANTIZER = "input_int8"
 
@@ -58,14 +50,16 @@ POOLING = (
 )
 
 
-def _inner(layer):
+def unwrapped(layer):
     """The layer a TFMOT wrapper holds, else the layer itself."""
     return getattr(layer, "layer", layer)
 
 
 def _fusing(model, name, quantized):
     """True if layer ``name`` is a quantized activation layer (the converter fuses it into its producer)."""
-    return name in quantized and isinstance(_inner(model.get_layer(name)), (keras.layers.ReLU, keras.layers.Activation))
+    return name in quantized and isinstance(
+        unwrapped(model.get_layer(name)), (keras.layers.ReLU, keras.layers.Activation)
+    )
 
 
 def consumers(config):
@@ -95,7 +89,7 @@ def float_boundaries(model, quantized, weight_layers, include_pooling=True):
         name = entry["name"]
         users = users_of.get(name, [])
         layer = model.get_layer(name)
-        inner = _inner(layer)
+        inner = unwrapped(layer)
         if name in quantized or isinstance(layer, (keras.layers.InputLayer, QuantizeLayer)):
             continue
         if not include_pooling and isinstance(inner, POOLING):
@@ -105,39 +99,11 @@ def float_boundaries(model, quantized, weight_layers, include_pooling=True):
         if (
             name in weight_layers
             and users
-            and all(isinstance(_inner(model.get_layer(user)), keras.layers.BatchNormalization) for user in users)
+            and all(isinstance(unwrapped(model.get_layer(user)), keras.layers.BatchNormalization) for user in users)
         ):
             continue  # BatchNorm is folded into the conv
         found.append(name)
     return found
-
-
-def bn_output_range(layer, sigmas=BN_RANGE_SIGMAS):
-    """``(min, max)`` over channels of ``beta +- sigmas |gamma|``: a data-free range of a BatchNorm output."""
-    gamma = layer.gamma.numpy() if layer.gamma is not None else 1.0
-    beta = layer.beta.numpy() if layer.beta is not None else 0.0
-    spread = sigmas * np.abs(gamma)
-    return float(np.min(beta - spread)), float(np.max(beta + spread))
-
-
-def dense_output_bound(kernel, bias, source_range):
-    """The interval bound ``(min, max)`` of ``x @ kernel + bias`` over all ``x`` in ``source_range``.
-
-    It never clips but is loose: [-95, 80] for the ResNet-20 Fashion-MNIST W8A8
-    student, whose real test logits span [-10, 21] (hence ``LOGIT_MARGIN``).
-    """
-    kernel = np.asarray(kernel, np.float64)
-    low, high = source_range
-    lows = bias + np.sum(np.minimum(kernel * low, kernel * high), axis=0)
-    highs = bias + np.sum(np.maximum(kernel * low, kernel * high), axis=0)
-    return float(np.min(lows)), float(np.max(highs))
-
-
-def margin_range(measured, bound, logit_margin=LOGIT_MARGIN):
-    """``measured`` times ``logit_margin`` (both ends), within ``bound``; the bound when the margin is None."""
-    if logit_margin is None:
-        return bound
-    return max(bound[0], logit_margin * measured[0]), min(bound[1], logit_margin * measured[1])
 
 
 def input_quantize_layer(value_range, name=INPUT_QUANTIZER):

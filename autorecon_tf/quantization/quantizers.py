@@ -119,7 +119,7 @@ def quantize_weight(kernel_2d, num_bits, fake_quant=True):
         # sit below ``low`` and must still learn.
         kernel_2d = kernel_2d + tf.stop_gradient(tf.minimum(tf.maximum(kernel_2d, low), high) - kernel_2d)
     if not fake_quant:
-        # Export of Dense kernels only (see autorecon_tf/export/tflite.py): the
+        # Export of Dense kernels only (see autorecon_tf/export/convert.py): the
         # snapped kernel, constant-folded by the converter, without a fake-quant.
         levels = tf.round(kernel_2d / step)
         return kernel_2d + tf.stop_gradient(levels * step - kernel_2d)

@@ -17,14 +17,13 @@ import contextlib
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from autorecon_tf.compat import keras, tf
+from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
-from autorecon_tf.quantization import boundaries as int8_boundaries_lib
-from autorecon_tf.quantization.boundaries import float_boundaries
+from autorecon_tf.quantization.boundaries import float_boundaries, input_quantize_layer
 from autorecon_tf.quantization.configs import LayerQuantizeConfig
 from autorecon_tf.quantization.quantizers import ActivationQuantizer
 from autorecon_tf.quantization.scheme import get_scheme
-from autorecon_tf.utils.functional import INPUT, producers, rebuild
+from autorecon_tf.utils.functional import INPUT, rebuild
 
 MIN_BITS, MAX_BITS = 2, 8
 
@@ -76,7 +75,7 @@ def build_student(
         Add, such Adds, the logits) an 8-bit EMA quantizer, so that the exported
         model computes what this one does (``quantization/boundaries.py``).
         False (the default) is GDFQ's placement exactly. With True, call
-        :func:`set_deploy_ranges` at the end of warm-up.
+        ``ranges.set_deploy_ranges`` at the end of warm-up.
       input_range: with ``int8_boundaries``, ``(min, max)`` of every real input
         (the teacher's preprocessing of pixels 0..255); the student then starts
         with the 8-bit input fake-quant the .tflite applies.
@@ -94,6 +93,24 @@ def build_student(
     _check_model(teacher_model)
     quantize_scheme = get_scheme(scheme, weight_bits, activation_bits)
     registry = quantize_scheme.get_quantize_registry()
+    annotate, annotated = _annotation(
+        teacher_model, registry, weight_bits, activation_bits, quantize_first_last, int8_boundaries
+    )
+    with tfmot.quantization.keras.quantize_scope():
+        annotated_model = keras.models.clone_model(teacher_model, clone_function=annotate)
+        if not annotated:
+            raise UserError(f"model {teacher_model.name!r} has no Conv2D, Dense or ReLU layer to quantize")
+        student = tfmot.quantization.keras.quantize_apply(annotated_model, quantize_scheme)
+    _match_saved_layout(student)
+    if input_range is not None:
+        if not int8_boundaries:
+            raise ValueError("input_range is only used with int8_boundaries=True")
+        student, _ = rebuild(student, after={INPUT: input_quantize_layer(input_range)})
+    return student
+
+
+def _annotation(teacher_model, registry, weight_bits, activation_bits, quantize_first_last, int8_boundaries):
+    """``(annotate, annotated)``: the ``clone_function`` that marks layers for ``quantize_apply``, the names it marked."""
     weight_layers = _weight_layers(teacher_model, registry)
     float_weights = set() if quantize_first_last else {weight_layers[0].name, weight_layers[-1].name}
     boundaries = set(_boundaries(teacher_model, registry, weight_layers) if int8_boundaries else ())
@@ -109,18 +126,7 @@ def build_student(
         annotated.append(layer.name)
         return tfmot.quantization.keras.quantize_annotate_layer(layer, quantize_config=config)
 
-    with tfmot.quantization.keras.quantize_scope():
-        annotated_model = keras.models.clone_model(teacher_model, clone_function=annotate)
-        if not annotated:
-            raise UserError(f"model {teacher_model.name!r} has no Conv2D, Dense or ReLU layer to quantize")
-        student = tfmot.quantization.keras.quantize_apply(annotated_model, quantize_scheme)
-    _match_saved_layout(student)
-    if input_range is not None:
-        if not int8_boundaries:
-            raise ValueError("input_range is only used with int8_boundaries=True")
-        quantize_input = int8_boundaries_lib.input_quantize_layer(input_range)
-        student, _ = rebuild(student, after={INPUT: quantize_input})
-    return student
+    return annotate, annotated
 
 
 def _boundaries(teacher_model, registry, weight_layers):
@@ -176,93 +182,6 @@ def set_range_update(student, enabled):
     """Switches the EMA update of every activation range on or off (works in traced tf.functions)."""
     for _, _, variables in activation_quantizers(student):
         variables["range_update"].assign(bool(enabled))
-
-
-def set_deploy_ranges(student, logit_margin=int8_boundaries_lib.LOGIT_MARGIN, calibration_images=None):
-    """Widens the int8-boundary ranges to data-free ones that real inputs cannot exceed (end of warm-up).
-
-    See ``quantization/boundaries.py``: BatchNorm outputs get ``beta +- 4|gamma|``
-    added, Adds the sum of their inputs' ranges, the logits ``logit_margin``
-    times their range capped by the interval bound. The logits' range is the
-    EMA range unioned with their range on ``calibration_images`` (export
-    calibrates on N(0, 1) noise images): the EMA range of generated images
-    alone, doubled, was [-8.8, 8.1] for a W6A6 ResNet-20 student whose real
-    logits reach ~20, and 4.9% of the test images then had tied top logits.
-    The a-bit ranges are not touched. Call it once, with the ranges frozen: the
-    logit rule is not idempotent.
-
-    Returns:
-      ``{name: (min, max)}``: the new boundary ranges.
-    """
-    inputs_of = producers(student)
-    outputs = {entry[0] for entry in student.get_config()["output_layers"]}
-    ranges = {}
-    input_range = int8_boundaries_lib.input_quantizer_range(student)
-    if input_range is not None:
-        ranges[int8_boundaries_lib.INPUT_QUANTIZER] = input_range
-    quantizers = activation_quantizers(student)
-    for name, _, variables in quantizers:
-        ranges[name] = (float(variables["min"].numpy()), float(variables["max"].numpy()))
-    changed = {}
-    for name, quantizer, variables in quantizers:
-        if not quantizer.boundary:
-            continue
-        wrapper = student.get_layer(name)
-        inner = wrapper.layer
-        low, high = ranges[name]
-        if isinstance(inner, keras.layers.BatchNormalization):
-            bn_low, bn_high = int8_boundaries_lib.bn_output_range(inner)
-            low, high = min(low, bn_low), max(high, bn_high)
-        elif isinstance(inner, keras.layers.Add):
-            sources = [_source_range(student, source, ranges, inputs_of) for source in inputs_of[name]]
-            if all(source is not None for source in sources):
-                low = min(low, sum(source[0] for source in sources))
-                high = max(high, sum(source[1] for source in sources))
-        elif isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear:
-            (producer,) = inputs_of[name]
-            source = _source_range(student, producer, ranges, inputs_of)
-            if source is not None:
-                kernel = effective_weights_of(wrapper)
-                bias = inner.bias.numpy() if inner.use_bias else 0.0
-                bound = int8_boundaries_lib.dense_output_bound(kernel, bias, source)
-                if calibration_images is not None and name in outputs:
-                    measured = _unclipped_range(student, variables, bound, calibration_images)
-                    low, high = min(low, measured[0]), max(high, measured[1])
-                low, high = int8_boundaries_lib.margin_range((low, high), bound, logit_margin)
-        low, high = min(low, 0.0), max(high, 0.0)
-        variables["min"].assign(low)
-        variables["max"].assign(high)
-        ranges[name] = changed[name] = (low, high)
-    return changed
-
-
-def _unclipped_range(student, variables, bound, images, batch_size=64):
-    """Range of the output that ``variables`` quantizes, on ``images``, with that quantizer opened to ``bound``.
-
-    The input quantizer is bypassed, as export measures its ranges: N(0, 1) noise
-    clipped to the input range gave a W6A6 ResNet-20 student logits in [-5.8, 6.5],
-    unclipped [-8.6, 10.1], the real test images [-9.5, 20.1].
-    """
-    variables["min"].assign(bound[0])
-    variables["max"].assign(bound[1])
-    probe, _ = rebuild(student, bypass={int8_boundaries_lib.INPUT_QUANTIZER})
-    low, high = float("inf"), float("-inf")
-    with static_ranges(student):
-        for start in range(0, len(images), batch_size):
-            values = probe(images[start : start + batch_size], training=False)
-            low, high = min(low, float(tf.reduce_min(values))), max(high, float(tf.reduce_max(values)))
-    return low, high
-
-
-def _source_range(student, name, ranges, inputs_of):
-    """The range of layer ``name``'s output: its quantizer's, or (through pooling) its input's; None if float."""
-    for key in (name, f"{name}/activation"):
-        if key in ranges:
-            return ranges[key]
-    layer = student.get_layer(name)
-    if isinstance(getattr(layer, "layer", layer), int8_boundaries_lib.POOLING) and len(inputs_of.get(name, ())) == 1:
-        return _source_range(student, inputs_of[name][0], ranges, inputs_of)
-    return None
 
 
 def effective_weights_of(wrapper):

@@ -1,0 +1,77 @@
+"""LiteRT runtime: interpreters, batched runs with the int8 input/output scaling, a .tflite's accuracy.
+
+This is the one module that touches the interpreter's private API (:func:`ops_details`).
+"""
+
+import os
+
+import numpy as np
+
+from autorecon_tf.errors import UserError
+from autorecon_tf.evaluation import topk_accuracy
+
+
+def make_interpreter(model, preserve_all_tensors=False, num_threads=None, delegates=True):
+    """A LiteRT interpreter for a path or flatbuffer bytes; delegates off to read intermediates."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    source = {"model_path": os.fspath(model)} if isinstance(model, (str, os.PathLike)) else {"model_content": model}
+    resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    try:
+        interpreter = Interpreter(
+            **source,
+            num_threads=num_threads,
+            experimental_preserve_all_tensors=preserve_all_tensors,
+            experimental_op_resolver_type=resolver,
+        )
+    except ValueError as error:
+        raise UserError(f"{source.get('model_path', '<bytes>')!r} is not a valid .tflite model ({error})") from error
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def ops_details(interpreter):
+    """The interpreter's ops (``op_name``, ``inputs``, ``outputs`` tensor indices); LiteRT has no public call for it."""
+    return interpreter._get_ops_details()
+
+
+def quantize_input(interpreter, images):
+    """Float ``images`` as the interpreter's input tensor: unchanged for a float32 input, else int8 on its scale."""
+    detail = interpreter.get_input_details()[0]
+    if detail["dtype"] == np.float32:
+        return images.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return np.clip(np.round(images / scale + zero_point), -128, 127).astype(detail["dtype"])
+
+
+def _dequantize_output(interpreter, values):
+    detail = interpreter.get_output_details()[0]
+    if detail["dtype"] == np.float32:
+        return values
+    scale, zero_point = detail["quantization"]
+    return (values.astype(np.float32) - zero_point) * scale
+
+
+def run_tflite(model, images, batch_size=256, interpreter=None):
+    """Float outputs of a .tflite (path, bytes or interpreter) on float ``images``, batched."""
+    interpreter = interpreter or make_interpreter(model)
+    input_index = interpreter.get_input_details()[0]["index"]
+    outputs = []
+    current = None
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        if current != len(batch):
+            interpreter.resize_tensor_input(input_index, [len(batch), *batch.shape[1:]])
+            interpreter.allocate_tensors()
+            current = len(batch)
+        interpreter.set_tensor(input_index, quantize_input(interpreter, batch))
+        interpreter.invoke()
+        output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        outputs.append(_dequantize_output(interpreter, output))
+    return np.concatenate(outputs)
+
+
+def evaluate_tflite(path, x_normalised, y, batch_size=256):
+    """``{"top1", "top5"}`` of a .tflite classifier on normalised float images (ties as ``topk_accuracy``)."""
+    logits = run_tflite(path, np.asarray(x_normalised, np.float32), batch_size)
+    return topk_accuracy(logits, np.asarray(y).reshape(-1))

@@ -1,0 +1,322 @@
+"""What int8 range each boundary tensor gets (``boundaries.py`` says which tensors are boundaries).
+
+Two users share these rules. A deployment-faithful student (``int8_boundaries=True``)
+widens its 8-bit boundary quantizers to data-free ranges at the end of warm-up
+(:func:`set_deploy_ranges`). Export gives the tensors a GDFQ-placement student
+leaves float an 8-bit fake-quant in the export graph (``export/graph.py``), with
+the ranges of :func:`export_ranges`, measured on the calibration images (generated
+or noise: the tool is data-free). Data-free rules:
+
+* a BatchNorm output: the measured range unioned with ``beta +- 4 |gamma|`` per
+  channel (:func:`bn_output_range`): under the teacher's training data a BN
+  output is roughly N(beta, gamma^2), so the BN statistics give a data-free
+  range that noise images cannot;
+* the logits (a linear Dense): the measured range times ``LOGIT_MARGIN``,
+  capped by the interval bound of the kernel over its input's range
+  (:func:`logit_bound`, :func:`margin_range`; why in ``_bound_pool_and_dense``);
+* an Add (student): the measured range unioned with the sum of its inputs' ranges;
+* a pooling output (export): its input's range; fed by an a-bit activation, a
+  fine grid on which its input and output are exact (``_fine_pool_ranges``).
+
+"What range feeds this tensor" has one answer, :func:`source_range`: the range
+of the producer's own quantizer (or export fake-quant), else, through a pooling
+layer, its input's.
+
+The input's export range is, when the caller knows it (``input_range``: the
+teacher's preprocessing of pixels 0..255), that guaranteed range, not the
+calibration images' range: generated images covered [-0.45, 0.20] of the
+digits' real [-0.81, 1.85], and the clipped inputs brought the W4A4 student's
+Keras/LiteRT agreement to 17.5%.
+"""
+
+import collections
+
+import numpy as np
+
+from autorecon_tf.compat import keras, tf
+from autorecon_tf.quantization import boundaries
+from autorecon_tf.quantization.quantizers import INT8_LEVELS, nudged_grid
+from autorecon_tf.quantization.student import (
+    activation_quantizers,
+    effective_weights_of,
+    quantize_wrappers,
+    static_ranges,
+)
+from autorecon_tf.utils.functional import INPUT, producers, rebuild
+
+BN_RANGE_SIGMAS = 4.0
+# The logits' int8 range: the measured logit range times this margin, never
+# wider than the interval bound (see ``dense_output_bound``).
+LOGIT_MARGIN = 2.0
+# Key prefix of an export range on the *input* of a pooling layer (see ``_fine_pool_ranges``).
+POOL_INPUT = "__pool_input__/"
+
+
+def bn_output_range(layer, sigmas=BN_RANGE_SIGMAS):
+    """``(min, max)`` over channels of ``beta +- sigmas |gamma|``: a data-free range of a BatchNorm output."""
+    gamma = layer.gamma.numpy() if layer.gamma is not None else 1.0
+    beta = layer.beta.numpy() if layer.beta is not None else 0.0
+    spread = sigmas * np.abs(gamma)
+    return float(np.min(beta - spread)), float(np.max(beta + spread))
+
+
+def dense_output_bound(kernel, bias, source_range):
+    """The interval bound ``(min, max)`` of ``x @ kernel + bias`` over all ``x`` in ``source_range``.
+
+    It never clips but is loose: [-95, 80] for the ResNet-20 Fashion-MNIST W8A8
+    student, whose real test logits span [-10, 21] (hence ``LOGIT_MARGIN``).
+    """
+    kernel = np.asarray(kernel, np.float64)
+    low, high = source_range
+    lows = bias + np.sum(np.minimum(kernel * low, kernel * high), axis=0)
+    highs = bias + np.sum(np.maximum(kernel * low, kernel * high), axis=0)
+    return float(np.min(lows)), float(np.max(highs))
+
+
+def margin_range(measured, bound, logit_margin=LOGIT_MARGIN):
+    """``measured`` times ``logit_margin`` (both ends), within ``bound``; the bound when the margin is None."""
+    if logit_margin is None:
+        return bound
+    return max(bound[0], logit_margin * measured[0]), min(bound[1], logit_margin * measured[1])
+
+
+def is_logits_layer(layer):
+    """True for a linear Dense layer (or a wrapper of one): the logits, whose range is capped by ``logit_bound``."""
+    inner = boundaries.unwrapped(layer)
+    return isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear
+
+
+def logit_bound(layer, source):
+    """The interval bound of a linear Dense layer's output over inputs in ``source`` (a wrapper: its b-bit kernel)."""
+    inner = boundaries.unwrapped(layer)
+    kernel = layer.weights[0].numpy() if layer is inner else effective_weights_of(layer)
+    bias = inner.bias.numpy() if inner.use_bias else 0.0
+    return dense_output_bound(kernel, bias, source)
+
+
+def with_bn_range(layer, value_range):
+    """``value_range``, unioned with :func:`bn_output_range` if ``layer`` is (or wraps) a BatchNormalization."""
+    inner = boundaries.unwrapped(layer)
+    if not isinstance(inner, keras.layers.BatchNormalization):
+        return value_range
+    bn_low, bn_high = bn_output_range(inner)
+    return min(value_range[0], bn_low), max(value_range[1], bn_high)
+
+
+def source_range(model, name, ranges, inputs_of, fused_activations=True):
+    """The range of layer ``name``'s output, None if it is float.
+
+    ``ranges[name]``, or with ``fused_activations`` the range of its fused
+    ReLU's quantizer (``ranges[name + "/activation"]``); else, through a
+    single-input pooling layer, the range of that layer's input.
+    """
+    for key in (name, f"{name}/activation") if fused_activations else (name,):
+        if key in ranges:
+            return ranges[key]
+    layer = model.get_layer(name)
+    if isinstance(boundaries.unwrapped(layer), boundaries.POOLING) and len(inputs_of.get(name, ())) == 1:
+        return source_range(model, inputs_of[name][0], ranges, inputs_of, fused_activations)
+    return None
+
+
+def _quantizer_ranges(quantizers):
+    return {name: (float(v["min"].numpy()), float(v["max"].numpy())) for name, _, v in quantizers}
+
+
+def export_boundaries(student):
+    """Names of the layers whose (float) output needs an int8 range in the .tflite.
+
+    Empty for a student built with ``int8_boundaries`` except for pooling layers;
+    students built without (GDFQ's placement) get their ranges measured here.
+    """
+    quantized = {name.split("/")[0] for name, _, _ in activation_quantizers(student)}
+    weight_layers = {wrapper.name for wrapper in quantize_wrappers(student) if wrapper._weight_vars}
+    return boundaries.float_boundaries(student, quantized, weight_layers)
+
+
+def export_ranges(student, images, input_range=None, logit_margin=LOGIT_MARGIN):
+    """Everything export needs from ``student``: ``{name: (min, max)}`` for ``export/graph.py``.
+
+    The ranges of :func:`export_boundaries` (and of the input) on ``images``;
+    see :func:`measure_ranges`.
+    """
+    names = export_boundaries(student)
+    return measure_ranges(student, names, images, input_range=input_range, logit_margin=logit_margin)
+
+
+def measure_ranges(student, names, images, batch_size=64, input_range=None, logit_margin=LOGIT_MARGIN):
+    """``{name: (min, max)}`` of the outputs of ``names`` (and of the input) on ``images``.
+
+    ``input_range``: a guaranteed (data-free) range of the model input, e.g. the
+    normalised image of pixel values 0..255 (``boundaries.preprocessing_input_range``).
+    When given it replaces the range measured on ``images``: generated or noise
+    images say nothing reliable about the range of real inputs, and an input
+    range that is too narrow clips every real image before the first conv.
+    ``logit_margin``: see ``_bound_pool_and_dense``.
+    """
+    ranges = _measured(student, names, images, batch_size, input_range)
+    quantizers = activation_quantizers(student)
+    inputs_of = producers(student)
+    _fine_pool_ranges(student, ranges, quantizers, inputs_of)
+    _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin)
+    return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
+
+
+def _measured(student, names, images, batch_size, input_range):
+    """Min/max over ``images`` of the input and of ``names`` (BN outputs widened by ``with_bn_range``)."""
+    model, tensors = rebuild(student)
+    image = model.inputs[0]
+    probe = keras.Model(image, [image] + [tensors[name] for name in names])
+    low = np.full(len(names) + 1, np.inf)
+    high = np.full(len(names) + 1, -np.inf)
+    with static_ranges(student):
+        for start in range(0, len(images), batch_size):
+            values = probe(images[start : start + batch_size], training=False)
+            low = np.minimum(low, [float(tf.reduce_min(v)) for v in values])
+            high = np.maximum(high, [float(tf.reduce_max(v)) for v in values])
+    ranges = {}
+    if boundaries.input_quantizer_range(student) is None:  # a deployment-faithful student has its own
+        ranges[INPUT] = (low[0], high[0]) if input_range is None else tuple(float(v) for v in input_range)
+    for index, name in enumerate(names, start=1):
+        ranges[name] = with_bn_range(student.get_layer(name), (low[index], high[index]))
+    return ranges
+
+
+def _activation_grid(quantizers, name):
+    """``(low, step, num_bits)`` of the a-bit grid of the activation quantizer of layer ``name`` (or None)."""
+    for quantized_name, quantizer, variables in quantizers:
+        if quantized_name.split("/")[0] == name:
+            # float64: the grid as exact as the ranges it extends (the variables are float32).
+            minimum, maximum = (tf.cast(variables[key], tf.float64) for key in ("min", "max"))
+            step, zero_point = nudged_grid(minimum, maximum, quantizer.num_bits)
+            return float(-zero_point * step), float(step), quantizer.num_bits
+    return None
+
+
+def _fine_pool_ranges(student, ranges, quantizers, inputs_of):
+    """Gives a pooling layer fed by an a-bit activation an exact int8 grid, input and output.
+
+    The a-bit activation is an int8 tensor with scale ``step`` (its 2^a levels are
+    int8 values). With only an 8-bit fake-quant on [0, a_max] after the pooling,
+    the TF 2.21 converter gave the MEAN output the coarse ``step`` of its input
+    (digits W4A4 student: scale 0.75 instead of 0.044), so the average of a-bit
+    values was rounded back to the a-bit grid (up to step/2 off from Keras,
+    where pooling is float). With a fake-quant of step ``step / 2^(8-a)`` before
+    *and* after the pooling, MEAN gets that fine output scale (it rescales
+    itself; no extra op appears): the a-bit values are exact on it (level k is
+    k * 2^(8-a) <= 255) and so are averages over a power-of-two number of cells.
+    In Keras both fake-quants are no-ops on the a-bit values.
+    """
+    for name in [n for n in ranges if n in inputs_of]:
+        layer = student.get_layer(name)
+        if not isinstance(boundaries.unwrapped(layer), boundaries.POOLING) or len(inputs_of[name]) != 1:
+            continue
+        grid = _activation_grid(quantizers, inputs_of[name][0])
+        if grid is None or grid[2] >= 8:
+            continue
+        low, step, bits = grid
+        fine = step / 2 ** (8 - bits)
+        fine_range = (low, low + INT8_LEVELS * fine)
+        ranges[POOL_INPUT + name] = fine_range
+        ranges[name] = fine_range
+
+
+def _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin=LOGIT_MARGIN):
+    """Replaces measured ranges by guaranteed bounds where the inputs' ranges give one.
+
+    A pooling output lies inside its input's range: data-free and never clips.
+
+    A linear Dense output (the logits) lies inside the interval bound of its
+    kernel over its input's range, but that bound is loose: [-95, 80] for the
+    ResNet-20 Fashion-MNIST W8A8 student, whose real test logits span [-10, 21].
+    Its int8 step (0.68) then decided the top-1 of 1.6% of the test images:
+    Keras/LiteRT agreement 98.4%. A range that is too narrow is worse: a clipped
+    logit turns the top classes into ties (the generated images' range
+    [-3.9, 6.2] would give ~89%). So the logits get the calibration images'
+    range times ``logit_margin`` (both ends), capped by the interval bound:
+    [-17.7, 21.9] from noise images, 99.63% agreement (BENCHMARKS.md, issue 6).
+    ``logit_margin=None`` keeps the interval bound.
+    """
+    known = collections.ChainMap(ranges, _quantizer_ranges(quantizers))  # export ranges first, as they change
+    for name in [n for n in ranges if n in inputs_of]:
+        if POOL_INPUT + name in ranges:
+            continue  # already on the fine grid of its a-bit input
+        layer = student.get_layer(name)
+        (producer,) = inputs_of[name]
+        # Export has read a producer's output quantizer only, never a Conv/Dense's fused ReLU one: kept so.
+        source = source_range(student, producer, known, inputs_of, fused_activations=False)
+        if source is None:
+            continue
+        if isinstance(boundaries.unwrapped(layer), boundaries.POOLING):
+            ranges[name] = source
+        elif is_logits_layer(layer):
+            ranges[name] = margin_range(ranges[name], logit_bound(layer, source), logit_margin)
+
+
+def set_deploy_ranges(student, logit_margin=LOGIT_MARGIN, calibration_images=None):
+    """Widens the int8-boundary ranges to data-free ones that real inputs cannot exceed (end of warm-up).
+
+    BatchNorm outputs get ``beta +- 4|gamma|`` added, Adds the sum of their
+    inputs' ranges, the logits ``logit_margin`` times their range capped by the
+    interval bound (see the module docstring). The logits' range is the
+    EMA range unioned with their range on ``calibration_images`` (export
+    calibrates on N(0, 1) noise images): the EMA range of generated images
+    alone, doubled, was [-8.8, 8.1] for a W6A6 ResNet-20 student whose real
+    logits reach ~20, and 4.9% of the test images then had tied top logits.
+    The a-bit ranges are not touched. Call it once, with the ranges frozen: the
+    logit rule is not idempotent.
+
+    Returns:
+      ``{name: (min, max)}``: the new boundary ranges.
+    """
+    inputs_of = producers(student)
+    outputs = {entry[0] for entry in student.get_config()["output_layers"]}
+    ranges = {}
+    input_range = boundaries.input_quantizer_range(student)
+    if input_range is not None:
+        ranges[boundaries.INPUT_QUANTIZER] = input_range
+    quantizers = activation_quantizers(student)
+    ranges.update(_quantizer_ranges(quantizers))
+    changed = {}
+    for name, quantizer, variables in quantizers:
+        if not quantizer.boundary:
+            continue
+        wrapper = student.get_layer(name)
+        low, high = with_bn_range(wrapper, ranges[name])
+        if isinstance(wrapper.layer, keras.layers.Add):
+            sources = [source_range(student, source, ranges, inputs_of) for source in inputs_of[name]]
+            if all(source is not None for source in sources):
+                low = min(low, sum(source[0] for source in sources))
+                high = max(high, sum(source[1] for source in sources))
+        elif is_logits_layer(wrapper):
+            (producer,) = inputs_of[name]
+            source = source_range(student, producer, ranges, inputs_of)
+            if source is not None:
+                bound = logit_bound(wrapper, source)
+                if calibration_images is not None and name in outputs:
+                    measured = _unclipped_range(student, variables, bound, calibration_images)
+                    low, high = min(low, measured[0]), max(high, measured[1])
+                low, high = margin_range((low, high), bound, logit_margin)
+        low, high = min(low, 0.0), max(high, 0.0)
+        variables["min"].assign(low)
+        variables["max"].assign(high)
+        ranges[name] = changed[name] = (low, high)
+    return changed
+
+
+def _unclipped_range(student, variables, bound, images, batch_size=64):
+    """Range of the output that ``variables`` quantizes, on ``images``, with that quantizer opened to ``bound``.
+
+    The input quantizer is bypassed, as export measures its ranges: N(0, 1) noise
+    clipped to the input range gave a W6A6 ResNet-20 student logits in [-5.8, 6.5],
+    unclipped [-8.6, 10.1], the real test images [-9.5, 20.1].
+    """
+    variables["min"].assign(bound[0])
+    variables["max"].assign(bound[1])
+    probe, _ = rebuild(student, bypass={boundaries.INPUT_QUANTIZER})
+    low, high = float("inf"), float("-inf")
+    with static_ranges(student):
+        for start in range(0, len(images), batch_size):
+            values = probe(images[start : start + batch_size], training=False)
+            low, high = min(low, float(tf.reduce_min(values))), max(high, float(tf.reduce_max(values)))
+    return low, high
