@@ -15,7 +15,8 @@ checkpoint (supernet weights, alpha, both optimizers with their step counters,
 the epoch) and continues; the noise stream restarts at the step it had reached.
 A re-run with another teacher or config is refused (:func:`~autorecon_tf.utils.records.check_settings`).
 
-Steps: :func:`check_config`, :func:`build_search`, :func:`fit`, :func:`write_results`.
+Steps: :func:`check_config`, :func:`build` (the teacher, :func:`build_search`'s supernet and trainer, the
+checkpoint), the settings guard, :func:`restore`, :func:`fit`, :func:`write_results`.
 """
 
 import dataclasses
