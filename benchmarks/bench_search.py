@@ -25,9 +25,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from autorecon_tf.compat import keras  # noqa: E402
+from autorecon_tf.pipelines.search import build_search  # noqa: E402
 from autorecon_tf.teachers.loader import Teacher, load_teacher  # noqa: E402
 from autorecon_tf.teachers.resnet20 import build_resnet20  # noqa: E402
-from autorecon_tf.trainers.search_run import build_search  # noqa: E402
 from autorecon_tf.trainers.search_trainer import search_noise_dataset  # noqa: E402
 
 

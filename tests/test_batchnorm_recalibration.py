@@ -60,8 +60,9 @@ def test_batches_wrap_around_and_bad_counts_are_refused():
 def test_a_record_written_before_a_config_key_existed_is_still_reused(tmp_path):
     import json
 
+    from autorecon_tf.pipelines.teacher import finished_record
     from autorecon_tf.teachers.config import teacher_config
-    from autorecon_tf.teachers.training import config_dict, finished_record
+    from autorecon_tf.utils.records import config_dict
 
     config = teacher_config(epochs=3)
     old = config_dict(config)

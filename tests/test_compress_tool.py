@@ -108,9 +108,9 @@ def test_mirrored_strategy_on_two_cpu_devices(teacher_path, tmp_path):
 
 
 def test_searched_generator_is_built_from_the_genotype(teacher_path, tmp_path):
+    from autorecon_tf.pipelines.methods import build_generator
     from autorecon_tf.search_space.genotype import random_genotype
     from autorecon_tf.teachers.loader import load_teacher
-    from autorecon_tf.trainers.compression_run import build_generator
 
     from compress_helpers import tiny_config
 
@@ -127,7 +127,7 @@ def test_searched_generator_is_built_from_the_genotype(teacher_path, tmp_path):
 
 @pytest.mark.parametrize("key, value", [("epochs", 0), ("warmup_epochs", 5), ("batch_size", 0)])
 def test_impossible_budgets_are_named(key, value):
-    from autorecon_tf.trainers.compression_run import check_budget
+    from autorecon_tf.pipelines.compress import check_budget
 
     from compress_helpers import tiny_config
 
@@ -138,10 +138,10 @@ def test_impossible_budgets_are_named(key, value):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["noise", "zeroq", "real", "searched"])
 def test_every_method_runs_in_process(teacher_path, tmp_path, method):
+    from autorecon_tf.pipelines.compress import run_compression
     from autorecon_tf.quantization import build_student
     from autorecon_tf.search_space.genotype import random_genotype
     from autorecon_tf.teachers.loader import load_teacher
-    from autorecon_tf.trainers.compression_run import run_compression
 
     from compress_helpers import tiny_config
 
@@ -174,13 +174,3 @@ def test_every_method_runs_in_process(teacher_path, tmp_path, method):
         fresh = build_student(teacher.model, 4, 4)
         for a, b in zip(saved.trainable_variables, fresh.trainable_variables):
             assert (a.numpy() == b.numpy()).all()
-
-
-def test_a_workdir_cannot_resume_a_run_with_other_settings(tmp_path):
-    from autorecon_tf.trainers.compression_run import check_settings
-
-    workdir = str(tmp_path)
-    check_settings(workdir, {"method": "gdfq", "weight_bits": 4})
-    check_settings(workdir, {"method": "gdfq", "weight_bits": 4})  # the same command resumes
-    with pytest.raises(UserError, match="weight_bits"):
-        check_settings(workdir, {"method": "gdfq", "weight_bits": 3})

@@ -117,8 +117,8 @@ def test_w8a8_deployment_faithful_tiny_student_matches_its_tflite(tiny_teacher, 
 
 @pytest.mark.slow
 def test_compress_freezes_deploy_ranges_once_and_saves_the_int8_input(tmp_path):
+    from autorecon_tf.pipelines.compress import run_compression
     from autorecon_tf.teachers.loader import load_keras_model, load_teacher
-    from autorecon_tf.trainers.compression_run import run_compression
 
     from compress_helpers import tiny_config, write_tiny_teacher
     from conftest import make_tiny_teacher

@@ -86,3 +86,28 @@ def test_mirrored_strategy_on_two_cpu_devices(teacher_path, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 replica(s)" in result.stdout
     _check_artifacts(workdir, epochs=2)
+
+
+@pytest.mark.slow
+def test_a_search_workdir_cannot_resume_with_another_config_or_teacher(teacher_path, tmp_path):
+    from autorecon_tf.cli import load_config
+    from autorecon_tf.errors import UserError
+    from autorecon_tf.pipelines.search import run_search
+
+    def config(**search):
+        config = load_config(CONFIG, "eager")
+        config.search.update({"epochs": 1, "warmup_epochs": 1, **search})
+        return config
+
+    workdir = str(tmp_path / "run")
+    run_search(config(), workdir, teacher_path)
+    with open(os.path.join(workdir, "run.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["teacher"] == os.path.abspath(teacher_path)
+    # (The same settings resume: test_sigkill_then_rerun_resumes_and_writes_the_artifacts.)
+    with pytest.raises(UserError, match=r"other settings \(config\)") as error:
+        run_search(config(epochs=2), workdir, teacher_path)
+    assert "\n" not in str(error.value)
+    other = str(tmp_path / "other.keras")
+    make_tiny_teacher(seed=1).save(other)
+    with pytest.raises(UserError, match=r"other settings \(teacher\)"):
+        run_search(config(), workdir, other)

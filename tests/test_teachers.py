@@ -111,7 +111,7 @@ def _saved_teacher(tmp_path, preprocessing, **options):
 
 def test_init_from_copies_every_weight_across_an_input_upsample_change(tmp_path):
     from autorecon_tf.data.pipeline import Preprocessing
-    from autorecon_tf.teachers.training import initialize_from
+    from autorecon_tf.teachers.init_from import initialize_from
 
     trained_with = Preprocessing(mean=(0.29,), std=(0.35,), pad_to=0)
     source, path = _saved_teacher(tmp_path, trained_with, input_upsample=2)
@@ -140,7 +140,7 @@ def test_init_from_copies_every_weight_across_an_input_upsample_change(tmp_path)
 
 
 def test_progress_lines_show_the_losses_the_model_logs(tmp_path, capsys):
-    from autorecon_tf.teachers.training import ProgressRecorder
+    from autorecon_tf.trainers.callbacks import ProgressRecorder
 
     recorder = ProgressRecorder(str(tmp_path / "progress.json"), images_per_epoch=100, print_every=2)
     recorder.on_epoch_begin(0)

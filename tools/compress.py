@@ -56,7 +56,7 @@ def main(argv):
     )
     weight_bits = _bits(_WEIGHT_BITS.value, "--weight_bits")
     activation_bits = _bits(_ACTIVATION_BITS.value, "--activation_bits")
-    from autorecon_tf.trainers.compression_run import METHODS, run_compression
+    from autorecon_tf.pipelines.compress import METHODS, run_compression
 
     method = _GENERATOR.value
     if method not in METHODS:

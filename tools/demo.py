@@ -21,7 +21,7 @@ sys.path.insert(0, REPO)
 from absl import flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.teachers import training  # noqa: E402
+from autorecon_tf.pipelines.teacher import TEACHER_FILE, finished_record, train_teacher  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes everything.")
 _STANDARD_TEACHER = flags.DEFINE_string(
@@ -58,21 +58,21 @@ def teacher_stage(workdir):
     """Returns (teacher.keras path, record)."""
     standard = _STANDARD_TEACHER.value
     standard_config = cli.load_config(os.path.join(REPO, "configs", "teacher_resnet20_fmnist.py"), "standard")
-    record = training.finished_record(standard_config, standard) if _BUDGET.value == "demo" else None
+    record = finished_record(standard_config, standard) if _BUDGET.value == "demo" else None
     directory = standard
     if record is None:
         directory = os.path.join(workdir, "teacher")
         config = _config("teacher")
-        record = training.finished_record(config, directory)
+        record = finished_record(config, directory)
         if record is None:
             print(f"[1/4 teacher] training the demo teacher in {directory}", flush=True)
-            record = training.train_teacher(config, directory)
+            record = train_teacher(config, directory)
     print(f"[1/4 teacher] {directory}: test top-1 {100 * record['test_top1']:.2f}%", flush=True)
-    return os.path.join(directory, training.TEACHER_FILE), record
+    return os.path.join(directory, TEACHER_FILE), record
 
 
 def search_stage(workdir, teacher_path):
-    from autorecon_tf.trainers.search_run import run_search
+    from autorecon_tf.pipelines.search import run_search
 
     directory = os.path.join(workdir, "search")
     genotype_path = os.path.join(directory, "genotype.json")
@@ -85,8 +85,8 @@ def search_stage(workdir, teacher_path):
 
 def compress_stage(workdir, teacher_path, genotype_path, bits):
     from autorecon_tf.compat import tf
+    from autorecon_tf.pipelines.compress import METRICS_FILE, run_compression
     from autorecon_tf.teachers.loader import load_teacher
-    from autorecon_tf.trainers.compression_run import METRICS_FILE, run_compression
 
     directory = os.path.join(workdir, f"compress_w{bits}a{bits}_searched")
     metrics_path = os.path.join(directory, METRICS_FILE)
@@ -112,7 +112,7 @@ def compress_stage(workdir, teacher_path, genotype_path, bits):
 
 def export_stage(compress_dir, teacher_path):
     from autorecon_tf.export.report import export_run
-    from autorecon_tf.trainers.compression_run import GENERATOR_FILE, STUDENT_FILE
+    from autorecon_tf.pipelines.compress import GENERATOR_FILE, STUDENT_FILE
 
     out = os.path.join(compress_dir, "student.tflite")
     report_path = os.path.join(compress_dir, "export_report.json")

@@ -19,7 +19,7 @@ from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.data.datasets import load_dataset  # noqa: E402
 from autorecon_tf.data.pipeline import Preprocessing  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
-from autorecon_tf.teachers.loader import read_record  # noqa: E402
+from autorecon_tf.utils.records import read_record  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Model file: .keras, .h5, SavedModel directory or .tflite.")
 _RECORD = flags.DEFINE_string(

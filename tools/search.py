@@ -18,7 +18,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.distribute import STRATEGIES, split_cpu  # noqa: E402
-from autorecon_tf.trainers.search_run import run_search  # noqa: E402
+from autorecon_tf.pipelines.search import run_search  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Search config, e.g. configs/search_resnet20_fmnist.py:smoke."

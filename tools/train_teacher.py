@@ -16,7 +16,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.teachers import training  # noqa: E402
+from autorecon_tf.pipelines.teacher import finished_record, train_teacher  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Teacher config file, e.g. configs/teacher_resnet20_fmnist.py:standard."
@@ -37,11 +37,11 @@ def main(argv):
     )
     if _DATA_DIR.value:
         config.data_dir = _DATA_DIR.value
-    record = None if _RETRAIN.value else training.finished_record(config, _WORKDIR.value)
+    record = None if _RETRAIN.value else finished_record(config, _WORKDIR.value)
     if record is not None:
         print(f"Reusing the finished teacher in {_WORKDIR.value}", flush=True)
     else:
-        record = training.train_teacher(config, _WORKDIR.value)
+        record = train_teacher(config, _WORKDIR.value)
     print(
         f"Teacher {record['architecture']} on {record['dataset']}: test top-1 {100 * record['test_top1']:.2f}%, "
         f"top-5 {100 * record['test_top5']:.2f}% ({record['epochs']} epochs, {record['wall_time_seconds'] / 60:.1f} min)"

@@ -13,13 +13,13 @@ inputs are assumed to be already normalised.
 
 import dataclasses
 import importlib
-import json
 import os
 import zipfile
 
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
+from autorecon_tf.utils.records import read_record
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 _FIX = "give a Keras classifier saved as .keras, .h5 or a SavedModel directory"
@@ -91,15 +91,6 @@ def load_keras_model(path, what="model"):
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, tf.errors.OpError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{what} file {path!r} could not be loaded ({first[:200]}): {_FIX}") from error
-
-
-def read_record(path, fix):
-    """The JSON record at ``path`` (teacher.json, student.json); a one-line error if it is not JSON."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as error:
-        raise UserError(f"record {path!r} is not valid JSON ({error}): {fix}") from error
 
 
 def _sidecar_info(path):

@@ -16,18 +16,11 @@ of the search step, counted by the weight optimizer's iterations, so it resumes
 with the optimizer from a checkpoint.
 """
 
-import json
-import os
-
-import numpy as np
-
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.distribute import replica_scale
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 from autorecon_tf.losses.reconstruction import reconstruction_loss
-from autorecon_tf.search_space.macro import EDGE_NAMES
 from autorecon_tf.supernet.gumbel import TemperatureSchedule
-from autorecon_tf.utils.atomic import write_json
 
 
 def search_noise_dataset(batch_size, latent_dim, num_classes, weight_steps=1, arch_steps=1, seed=0, start_step=0):
@@ -163,49 +156,3 @@ class SearchTrainer(keras.Model):
             for name, tracker in self.trackers.items()
             if name != "arch_reconstruction" or self.train_architecture
         }
-
-
-class AlphaHistory(keras.callbacks.Callback):
-    """Records softmax(alpha) per edge and the mean entropy after every epoch, in a JSON file.
-
-    The file is rewritten atomically each epoch and read back on resume, so the
-    alpha plot of a resumed search covers the whole search.
-    """
-
-    def __init__(self, supernet, path):
-        super().__init__()
-        self.supernet, self.path = supernet, path
-        self.history = load_alpha_history(path)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.history = [entry for entry in self.history if entry["epoch"] < epoch + 1]
-        self.history.append(
-            {
-                "epoch": epoch + 1,
-                "entropy": float(self.supernet.mean_entropy().numpy()),
-                "probabilities": {
-                    name: [float(p) for p in probs] for name, probs in zip(EDGE_NAMES, self.supernet.probabilities())
-                },
-                "logs": {key: float(np.asarray(value)) for key, value in (logs or {}).items()},
-            }
-        )
-        write_json(self.path, {"history": self.history})
-
-
-def load_alpha_history(path):
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)["history"]
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves a ``tf.train.CheckpointManager`` checkpoint numbered by the finished epoch."""
-
-    def __init__(self, manager, epoch_variable):
-        super().__init__()
-        self.manager, self.epoch_variable = manager, epoch_variable
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_variable.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)

@@ -6,14 +6,20 @@ Artifacts in ``workdir``:
 - ``genotype.png``: the genotype drawn like the paper's Fig. 2;
 - ``alphas.png`` and ``alpha_history.json``: softmax(alpha) per edge and the mean
   entropy after every epoch;
+- ``run.json``: the settings (teacher, config) the workdir was started with;
 - ``tensorboard/``: the trainer's metrics per epoch; ``checkpoints/``: one
   ``tf.train.Checkpoint`` per finished epoch.
 
 Re-running the same command after a kill (even SIGKILL) restores the last
 checkpoint (supernet weights, alpha, both optimizers with their step counters,
 the epoch) and continues; the noise stream restarts at the step it had reached.
+A re-run with another teacher or config is refused (:func:`~autorecon_tf.utils.records.check_settings`).
+
+Steps: :func:`check_config`, :func:`build` (the teacher, :func:`build_search`'s supernet and trainer, the
+checkpoint), the settings guard, :func:`restore`, :func:`fit`, :func:`write_results`.
 """
 
+import dataclasses
 import os
 import time
 
@@ -25,10 +31,48 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.search_space.plots import plot_alpha_history, plot_genotype
 from autorecon_tf.supernet import GeneratorSupernet, TemperatureSchedule
 from autorecon_tf.teachers.loader import load_teacher
-from autorecon_tf.trainers.search_trainer import AlphaHistory, EpochCheckpoint, SearchTrainer, search_noise_dataset
+from autorecon_tf.trainers.callbacks import AlphaHistory, EpochCheckpoint, load_alpha_history
+from autorecon_tf.trainers.search_trainer import SearchTrainer, search_noise_dataset
+from autorecon_tf.utils import records
+
+GENOTYPE_FILE = "genotype.json"
+HISTORY_FILE = "alpha_history.json"
 
 
-def _check_config(config):
+@dataclasses.dataclass
+class SearchJob:
+    """A search's components and its checkpoint; ``epoch`` counts the finished epochs."""
+
+    teacher: object
+    supernet: GeneratorSupernet
+    trainer: SearchTrainer
+    epoch: tf.Variable
+    manager: tf.train.CheckpointManager
+
+
+def run_search(config, workdir, teacher_path=None, strategy="default"):
+    """Searches a generator for the teacher; writes the artifacts; returns the Genotype."""
+    check_config(config)
+    teacher_path = teacher_path or config.teacher
+    if not teacher_path:
+        raise UserError("no teacher given: pass --teacher or set config.teacher")
+    os.makedirs(workdir, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(strategy)
+    with strategy.scope():
+        job = build(config, teacher_path, workdir)
+        # After the build, so that a teacher or config that cannot be built is not recorded.
+        records.check_settings(workdir, {"teacher": os.path.abspath(teacher_path), "config": config.to_dict()})
+        restore(job)
+    print(f"{job.teacher.summary()}; {strategy.num_replicas_in_sync} replica(s)", flush=True)
+    started = time.time()
+    fit(job, config, workdir)
+    logging.info("search loop took %.1f s", time.time() - started)
+    return write_results(job.supernet, config, teacher_path, workdir, os.path.join(workdir, HISTORY_FILE))
+
+
+def check_config(config):
+    """One-line UserErrors for search budgets that cannot run."""
     search = config.search
     if search.batch_size < 2 or search.epochs < 1 or search.steps_per_epoch < 1:
         raise UserError("config.search needs batch_size >= 2, epochs >= 1 and steps_per_epoch >= 1")
@@ -73,70 +117,63 @@ def build_search(config, teacher):
     return supernet, trainer
 
 
-def run_search(config, workdir, teacher_path=None, strategy="default"):
-    """Searches a generator for the teacher; writes the artifacts; returns the Genotype."""
-    _check_config(config)
-    teacher_path = teacher_path or config.teacher
-    if not teacher_path:
-        raise UserError("no teacher given: pass --teacher or set config.teacher")
-    os.makedirs(workdir, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(strategy)
-    with strategy.scope():
-        teacher = load_teacher(teacher_path)
-        supernet, trainer = build_search(config, teacher)
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = tf.train.Checkpoint(
-            supernet=supernet,
-            weight_optimizer=trainer.weight_optimizer,
-            arch_optimizer=trainer.arch_optimizer,
-            epoch=epoch,
-        )
-        manager = tf.train.CheckpointManager(
-            checkpoint, os.path.join(workdir, "checkpoints"), config.search.max_to_keep
-        )
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).expect_partial()
-            print(f"Resuming the search from epoch {int(epoch.numpy())} ({manager.latest_checkpoint})", flush=True)
-    print(f"{teacher.summary()}; {strategy.num_replicas_in_sync} replica(s)", flush=True)
-    history_path = os.path.join(workdir, "alpha_history.json")
+def build(config, teacher_path, workdir):
+    """The teacher, the supernet, its trainer and their checkpoint manager (call inside the strategy scope)."""
+    teacher = load_teacher(teacher_path)
+    supernet, trainer = build_search(config, teacher)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(
+        supernet=supernet,
+        weight_optimizer=trainer.weight_optimizer,
+        arch_optimizer=trainer.arch_optimizer,
+        epoch=epoch,
+    )
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"), config.search.max_to_keep)
+    return SearchJob(teacher, supernet, trainer, epoch, manager)
+
+
+def restore(job):
+    """Restores the last epoch's checkpoint, if any."""
+    if job.manager.latest_checkpoint:
+        job.manager.checkpoint.restore(job.manager.latest_checkpoint).expect_partial()
+        print(f"Resuming the search from epoch {int(job.epoch.numpy())} ({job.manager.latest_checkpoint})", flush=True)
+
+
+def fit(job, config, workdir):
+    """The weights-only warm-up epochs, then the bi-level search epochs; each phase from where a kill left it."""
     callbacks = [
-        AlphaHistory(supernet, history_path),
-        EpochCheckpoint(manager, epoch),
+        AlphaHistory(job.supernet, os.path.join(workdir, HISTORY_FILE)),
+        EpochCheckpoint(job.manager, job.epoch),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False, profile_batch=0),
     ]
-    started = time.time()
-    phases = ((0, config.search.warmup_epochs, False), (config.search.warmup_epochs, config.search.epochs, True))
+    search = config.search
+    phases = ((0, search.warmup_epochs, False), (search.warmup_epochs, search.epochs, True))
     for first, last, train_architecture in phases:
-        first = max(first, int(epoch.numpy()))
+        first = max(first, int(job.epoch.numpy()))
         if first >= last:
             continue
-        trainer.set_train_architecture(train_architecture)
+        job.trainer.set_train_architecture(train_architecture)
         dataset = search_noise_dataset(
-            config.search.batch_size,
+            search.batch_size,
             config.supernet.latent_dim,
-            teacher.num_classes,
-            config.search.weight_steps,
-            config.search.arch_steps,
+            job.teacher.num_classes,
+            search.weight_steps,
+            search.arch_steps,
             seed=config.seed,
-            start_step=first * config.search.steps_per_epoch,
+            start_step=first * search.steps_per_epoch,
         )
-        trainer.fit(
+        job.trainer.fit(
             dataset,
             epochs=last,
             initial_epoch=first,
-            steps_per_epoch=config.search.steps_per_epoch,
+            steps_per_epoch=search.steps_per_epoch,
             callbacks=callbacks,
             verbose=config.verbose,
         )
-    logging.info("search loop took %.1f s", time.time() - started)
-    return write_results(supernet, config, teacher_path, workdir, history_path)
 
 
 def write_results(supernet, config, teacher_path, workdir, history_path):
     """genotype.json, genotype.png and alphas.png from the supernet's current alpha."""
-    from autorecon_tf.trainers.search_trainer import load_alpha_history
-
     history = load_alpha_history(history_path)
     metadata = {
         "teacher": os.path.abspath(teacher_path),
@@ -148,9 +185,9 @@ def write_results(supernet, config, teacher_path, workdir, history_path):
         "final_logs": history[-1]["logs"] if history else {},
     }
     genotype = supernet.derive_genotype(metadata)
-    genotype.save(os.path.join(workdir, "genotype.json"))
+    genotype.save(os.path.join(workdir, GENOTYPE_FILE))
     plot_genotype(genotype, os.path.join(workdir, "genotype.png"))
     if history:
         plot_alpha_history(history, os.path.join(workdir, "alphas.png"))
-    print(f"Wrote {os.path.join(workdir, 'genotype.json')} (Gumbel form {supernet.gumbel_form})", flush=True)
+    print(f"Wrote {os.path.join(workdir, GENOTYPE_FILE)} (Gumbel form {supernet.gumbel_form})", flush=True)
     return genotype
