@@ -15,7 +15,6 @@ average next to the wall-clock rates.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -24,20 +23,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.compat import keras  # noqa: E402
 from autorecon_tf.teachers.loader import Teacher, load_teacher  # noqa: E402
 from autorecon_tf.teachers.resnet20 import build_resnet20  # noqa: E402
 from autorecon_tf.trainers.search_run import build_search  # noqa: E402
 from autorecon_tf.trainers.search_trainer import search_noise_dataset  # noqa: E402
-
-
-def _config(preset):
-    spec = importlib.util.spec_from_file_location(
-        "search_config", os.path.join(REPO, "configs", "search_resnet20_fmnist.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(preset)
 
 
 def _random_teacher(shape, tiny):
@@ -56,7 +47,7 @@ def main():
     parser.add_argument("--tiny", action="store_true", help="8x8 teacher, batch 8, narrow supernet")
     args = parser.parse_args()
 
-    config = _config(args.preset)
+    config = cli.load_config(os.path.join(REPO, "configs", "search_resnet20_fmnist.py"), args.preset)
     if args.tiny:
         config.supernet.channels, config.search.batch_size, config.supernet.latent_dim = (4, 4, 4), 8, 8
     if args.batch_size:

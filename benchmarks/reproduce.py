@@ -163,14 +163,7 @@ def _load_config(spec):
     from autorecon_tf import cli
 
     name, preset, overrides = spec
-    config = cli.load_config(os.path.join(CONFIGS, name), preset)
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = type(node[leaf])(value)
-    return config
+    return cli.load_config(os.path.join(CONFIGS, name), preset, overrides)
 
 
 def _now():
