@@ -2,8 +2,11 @@
 
 Tools stay thin: they define flags, call :func:`run`, and let library code
 raise :class:`~autorecon_tf.errors.UserError`. :func:`run` turns a user error,
-a bad flag or a config file that does not load into one line on stderr and
-exit status 2, with no traceback.
+a bad flag (an enum or bounded integer out of range, an unknown ``--config.key``)
+or a config file that does not load into one line on stderr and exit status 2,
+with no traceback. :func:`load_config` is the one way tests, benchmarks and
+config files load a config file outside a flag, with ``--config.key=value``'s
+overrides as a dict.
 """
 
 import difflib
@@ -173,7 +176,7 @@ def config_keys(config, prefix=""):
     keys = []
     for key, value in config.items():
         keys.append(prefix + key)
-        if isinstance(value, (ml_collections.ConfigDict, ml_collections.FrozenConfigDict)):
+        if isinstance(value, ml_collections.ConfigDict):  # FrozenConfigDict is one too
             keys += config_keys(value, f"{prefix}{key}.")
     return keys
 
