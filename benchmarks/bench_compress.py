@@ -17,7 +17,6 @@ times ``benchmarks/torch_gdfq_step.py``, a re-implementation of the official GDF
 iteration, on the same shapes, and records both rates and their ratio.
 """
 
-import argparse
 import json
 import os
 import resource
@@ -27,6 +26,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from absl import flags  # noqa: E402
+
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.compat import keras, tf  # noqa: E402
 from autorecon_tf.generators.gdfq import build_gdfq_generator  # noqa: E402
 from autorecon_tf.quantization import build_student  # noqa: E402
@@ -75,21 +77,23 @@ def _plain_step_seconds(batch_size, steps):
     return (time.perf_counter() - start) / steps
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--weight_bits", type=int, default=4)
-    parser.add_argument("--activation_bits", type=int, default=4)
-    parser.add_argument("--jit_compile", action="store_true")
-    parser.add_argument("--torch_python", default="", help="a Python with torch: also time the PyTorch GDFQ step")
-    parser.add_argument(
-        "--also_without_onednn",
-        action="store_true",
-        help="also time the TF step in a child process with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's default here)",
-    )
-    parser.add_argument("--json_only", action="store_true", help="print the JSON, do not touch BENCHMARKS.md")
-    args = parser.parse_args()
+flags.DEFINE_integer("batch_size", 128, "Generated images per step.")
+flags.DEFINE_integer("steps", 20, "Timed steps per phase.")
+flags.DEFINE_integer("weight_bits", 4, "Student weight bit width.")
+flags.DEFINE_integer("activation_bits", 4, "Student activation bit width.")
+flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_string("torch_python", "", "A Python with torch: also time the PyTorch GDFQ step.")
+flags.DEFINE_bool(
+    "also_without_onednn",
+    False,
+    "Also time the TF step in a child process with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's default here).",
+)
+flags.DEFINE_bool("json_only", False, "Print the JSON, do not touch BENCHMARKS.md.")
+
+
+def main(argv):
+    del argv
+    args = flags.FLAGS  # the flags above, read as args.<name>
 
     keras.utils.set_random_seed(0)
     teacher = build_resnet20((32, 32, 1), 10)
@@ -206,4 +210,4 @@ def _torch_step(args):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,14 +1,13 @@
 """Size and single-thread batch-1 latency of the int8 student .tflite against the float32 teacher .tflite.
 
     python benchmarks/bench_export.py --teacher runs/teacher_resnet20_fmnist/teacher.keras \
-        [--student runs/compress/student.keras] --bits 4 4 --runs 200 --out results/bench_export.json
+        [--student runs/compress/student.keras] --bits 4,4 --runs 200 --out results/bench_export.json
 
 Without --student, a student is built from the teacher at --bits with noise-set
 ranges: latency and size do not depend on how well it was trained. Records
 numbers only; asserts nothing about time.
 """
 
-import argparse
 import json
 import os
 import platform
@@ -17,6 +16,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from absl import flags  # noqa: E402
+
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.export import convert_student  # noqa: E402
 from autorecon_tf.export.convert import convert_float  # noqa: E402
@@ -25,22 +27,23 @@ from autorecon_tf.quantization import build_student, set_range_update, student_b
 from autorecon_tf.teachers.loader import load_keras_model, load_teacher  # noqa: E402
 from autorecon_tf.utils.atomic import write_bytes, write_json  # noqa: E402
 
+flags.DEFINE_string("teacher", None, "Teacher .keras.", required=True)
+flags.DEFINE_string("student", None, "Student .keras of tools/compress.py (default: built from the teacher).")
+flags.DEFINE_list("bits", ["4", "4"], "W,A: the bit widths of the student built without --student.")
+flags.DEFINE_integer("runs", 200, "Timed interpreter runs.")
+flags.DEFINE_integer("threads", 1, "Interpreter threads.")
+flags.DEFINE_string("out", "results/bench_export.json", "JSON file to write.")
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher", required=True)
-    parser.add_argument("--student")
-    parser.add_argument("--bits", type=int, nargs=2, default=(4, 4), metavar=("W", "A"))
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="results/bench_export.json")
-    args = parser.parse_args()
+
+def main(argv):
+    del argv
+    args = flags.FLAGS  # the flags above, read as args.<name>
     teacher = load_teacher(args.teacher)
     calibration = noise_images(teacher.input_shape, 128)
     if args.student:
         student = load_keras_model(args.student, what="student")
     else:
-        student = build_student(teacher.model, *args.bits)
+        student = build_student(teacher.model, *map(int, args.bits))
         student(calibration, training=False)
         set_range_update(student, False)
     directory = tempfile.mkdtemp(prefix="bench_export_")
@@ -65,4 +68,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -14,8 +14,6 @@ it never asserts a time; on a shared machine read the CPU seconds and the load
 average next to the wall-clock rates.
 """
 
-import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -24,20 +22,14 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from absl import flags  # noqa: E402
+
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.compat import keras  # noqa: E402
 from autorecon_tf.pipelines.search import build_search  # noqa: E402
 from autorecon_tf.teachers.loader import Teacher, load_teacher  # noqa: E402
 from autorecon_tf.teachers.resnet20 import build_resnet20  # noqa: E402
 from autorecon_tf.trainers.search_trainer import search_noise_dataset  # noqa: E402
-
-
-def _config(preset):
-    spec = importlib.util.spec_from_file_location(
-        "search_config", os.path.join(REPO, "configs", "search_resnet20_fmnist.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(preset)
 
 
 def _random_teacher(shape, tiny):
@@ -47,16 +39,18 @@ def _random_teacher(shape, tiny):
     return Teacher(model, "<random resnet20>", shape, 10, [], False, None, {})
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="standard")
-    parser.add_argument("--batch_size", type=int, default=0, help="0: the preset's batch size")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--teacher", default=None)
-    parser.add_argument("--tiny", action="store_true", help="8x8 teacher, batch 8, narrow supernet")
-    args = parser.parse_args()
+flags.DEFINE_string("preset", "standard", "Preset of configs/search_resnet20_fmnist.py.")
+flags.DEFINE_integer("batch_size", 0, "0: the preset's batch size.")
+flags.DEFINE_integer("steps", 10, "Timed search steps.")
+flags.DEFINE_string("teacher", None, "Teacher .keras (default: a random-weight ResNet-20).")
+flags.DEFINE_bool("tiny", False, "8x8 teacher, batch 8, narrow supernet.")
 
-    config = _config(args.preset)
+
+def main(argv):
+    del argv
+    args = flags.FLAGS  # the flags above, read as args.<name>
+
+    config = cli.load_config(os.path.join(REPO, "configs", "search_resnet20_fmnist.py"), args.preset)
     if args.tiny:
         config.supernet.channels, config.search.batch_size, config.supernet.latent_dim = (4, 4, 4), 8, 8
     if args.batch_size:
@@ -110,4 +104,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -10,7 +10,6 @@ last 10% of the steps, the parameter count and the wall time, as one JSON line.
 A benchmark, not a test: whichever generator wins is what gets reported.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -19,7 +18,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
 
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.compat import keras, tf  # noqa: E402
 from autorecon_tf.generators.from_genotype import build_generator_from_genotype  # noqa: E402
 from autorecon_tf.generators.gdfq import build_gdfq_generator  # noqa: E402
@@ -59,15 +60,17 @@ def train(generator, teacher, steps, batch_size, latent_dim, seed):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--genotype", required=True)
-    parser.add_argument("--teacher", required=True)
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--channel_scale", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+flags.DEFINE_string("genotype", None, "genotype.json of tools/search.py.", required=True)
+flags.DEFINE_string("teacher", None, "Teacher .keras.", required=True)
+flags.DEFINE_integer("steps", 600, "Generator steps of each generator.")
+flags.DEFINE_integer("batch_size", 64, "Generated images per step.")
+flags.DEFINE_float("channel_scale", 1.0, "Channel scale s of the searched generator.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
+def main(argv):
+    del argv
+    args = flags.FLAGS  # the flags above, read as args.<name>
 
     teacher = load_teacher(args.teacher)
     genotype = load_genotype(args.genotype, teacher.input_shape, teacher.num_classes)
@@ -108,4 +111,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

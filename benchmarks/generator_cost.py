@@ -6,12 +6,14 @@ FLOPs are TensorFlow's profiler count (a multiply-add = 2 FLOPs) of one forward 
 of one image, inference mode. No training: the numbers depend only on the architectures.
 """
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from absl import flags  # noqa: E402
+
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.compat import tf  # noqa: E402
 from autorecon_tf.generators.from_genotype import build_generator_from_genotype  # noqa: E402
 from autorecon_tf.generators.gdfq import build_gdfq_generator  # noqa: E402
@@ -32,11 +34,13 @@ def forward_flops(model):
     return profile.total_float_ops
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--genotype", required=True)
-    parser.add_argument("--scales", default="0.5,1,2,3,4")
-    args = parser.parse_args()
+flags.DEFINE_string("genotype", None, "genotype.json of tools/search.py.", required=True)
+flags.DEFINE_string("scales", "0.5,1,2,3,4", "Comma-separated channel scales s.")
+
+
+def main(argv):
+    del argv
+    args = flags.FLAGS  # the flags above, read as args.<name>
     genotype = load_genotype(args.genotype)
     rows = []
     for scale in (float(value) for value in args.scales.split(",")):
@@ -65,4 +69,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

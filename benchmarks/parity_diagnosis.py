@@ -18,7 +18,6 @@ real test images it measures the top-1 agreement of:
   default delegate): two correct integer implementations of one file.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -28,7 +27,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ml_collections  # noqa: E402
+from absl import flags  # noqa: E402
 
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.export import graph  # noqa: E402
 from autorecon_tf.export.parity import keras_logits  # noqa: E402
 from autorecon_tf.export.report import evaluation_set  # noqa: E402
@@ -80,12 +81,14 @@ def diagnose(export_dir, images, seed=0):
     return row
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher", required=True)
-    parser.add_argument("--export", action="append", required=True, help="a tools/export_tflite.py output directory")
-    parser.add_argument("--images", type=int, default=3000)
-    args = parser.parse_args()
+flags.DEFINE_string("teacher", None, "Teacher .keras.", required=True)
+flags.DEFINE_multi_string("export", None, "A tools/export_tflite.py output directory (repeatable).", required=True)
+flags.DEFINE_integer("images", 3000, "Test images.")
+
+
+def main(argv):
+    del argv
+    args = flags.FLAGS  # the flags above, read as args.<name>
     teacher = load_teacher(args.teacher)
     config = ml_collections.ConfigDict({"evaluation": {"dataset": "", "limit": args.images}})
     images, _ = evaluation_set(teacher, config)
@@ -105,4 +108,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -25,7 +25,6 @@ repository (benchmarks/reproduce_archive.py): a run restores them first and save
 one, so the grid goes on across machines; ``--no_archive`` runs it in the workdir alone.
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -43,7 +42,9 @@ sys.path.insert(0, HERE)
 
 import reproduce_archive as archiving  # noqa: E402
 import reproduce_grid as grid  # noqa: E402
+from absl import flags  # noqa: E402
 
+from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.utils import atomic  # noqa: E402
 
 TOOLS = os.path.join(REPO, "tools")
@@ -54,24 +55,12 @@ class HarnessError(Exception):
     """A user error: printed as one ``error:`` line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise HarnessError(message)
-
-
-def parse_args(argv):
-    parser = _Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="smoke", help=f"one of {', '.join(grid.PRESETS)}")
-    parser.add_argument("--workdir", default=None, help="default: runs/reproduce_<preset>")
-    parser.add_argument("--teacher", action="append", default=[], help="PATH or NAME=PATH (repeatable)")
-    parser.add_argument("--search", action="append", default=[], help="NAME=DIR of a finished search (repeatable)")
-    parser.add_argument("--render_only", action="store_true", help="only render the tables and plots")
-    parser.add_argument("--no_archive", action="store_true", help="ignore the preset's archive in the repository")
-    args = parser.parse_args(argv)
-    if args.preset not in grid.PRESETS:
-        raise HarnessError(f"--preset={args.preset!r} is unknown: choose one of {', '.join(grid.PRESETS)}")
-    args.workdir = os.path.abspath(args.workdir or os.path.join(REPO, "runs", f"reproduce_{args.preset}"))
-    return args
+flags.DEFINE_enum("preset", "smoke", list(grid.PRESETS), "The grid of benchmarks/reproduce_grid.py.")
+flags.DEFINE_string("workdir", None, "Default: runs/reproduce_<preset>.")
+flags.DEFINE_multi_string("teacher", [], "PATH or NAME=PATH (repeatable).")
+flags.DEFINE_multi_string("search", [], "NAME=DIR of a finished search (repeatable).")
+flags.DEFINE_bool("render_only", False, "Only render the tables and plots.")
+flags.DEFINE_bool("no_archive", False, "Ignore the preset's archive in the repository.")
 
 
 def _named(preset, flag, value):
@@ -160,17 +149,8 @@ def _config_args(spec, extra=()):
 
 
 def _load_config(spec):
-    from autorecon_tf import cli
-
     name, preset, overrides = spec
-    config = cli.load_config(os.path.join(CONFIGS, name), preset)
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = type(node[leaf])(value)
-    return config
+    return cli.load_config(os.path.join(CONFIGS, name), preset, overrides)
 
 
 def _now():
@@ -408,9 +388,11 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None):
     return failures
 
 
-def main(argv=None):
+def main(argv):
+    del argv
+    args = flags.FLAGS  # the flags above, read as args.<name>
+    workdir = os.path.abspath(args.workdir or os.path.join(REPO, "runs", f"reproduce_{args.preset}"))
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
         preset = grid.get_preset(args.preset)
         archive = os.path.join(REPO, preset.archive) if preset.archive and not args.no_archive else None
         teachers = {} if args.render_only else teacher_overrides(preset, args.teacher, archive)
@@ -418,19 +400,19 @@ def main(argv=None):
     except HarnessError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
-    os.makedirs(args.workdir, exist_ok=True)
+    os.makedirs(workdir, exist_ok=True)
     if archive:
-        print(f"[archive] {archiving.restore(archive, args.workdir)} record(s) restored from {archive}", flush=True)
+        print(f"[archive] {archiving.restore(archive, workdir)} record(s) restored from {archive}", flush=True)
     started = time.time()
-    failures = 0 if args.render_only else run_grid(preset, teachers, args.workdir, searches, archive)
+    failures = 0 if args.render_only else run_grid(preset, teachers, workdir, searches, archive)
     import reproduce_render
 
-    markdown = reproduce_render.render(preset, args.workdir)
-    print(f"Wrote {markdown} and {os.path.join(args.workdir, 'plots')} ({time.time() - started:.0f} s)", flush=True)
+    markdown = reproduce_render.render(preset, workdir)
+    print(f"Wrote {markdown} and {os.path.join(workdir, 'plots')} ({time.time() - started:.0f} s)", flush=True)
     if failures:
         print(f"{failures} stage(s) or cell(s) failed: re-run the same command to retry them", flush=True)
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -385,6 +385,8 @@ def _peak_rss_mb():
 
 
 def main():
+    # argparse, not absl like the other benchmarks: this runs in .venv-torch (tools/bootstrap_torch.sh), which
+    # holds torch and numpy only.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)

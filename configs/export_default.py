@@ -38,11 +38,9 @@ def get_config(arg=None):
     config.evaluation = ml_collections.ConfigDict()
     config.evaluation.dataset = ""  # empty: the dataset recorded in teacher.json
     config.evaluation.limit = 500 if preset == "smoke" else 0  # 0: the whole test set
-    config.evaluation.batch_size = 256
     config.evaluation.grid_images = 256
 
     config.latency = ml_collections.ConfigDict()
     config.latency.runs = 200
-    config.latency.warmup = 20
     config.latency.threads = 1
     return config

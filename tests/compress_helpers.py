@@ -4,6 +4,7 @@ import json
 import os
 import sys
 
+from autorecon_tf.cli import load_config
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.data.pipeline import fit_preprocessing
 
@@ -46,19 +47,7 @@ def write_tiny_teacher(directory, make_tiny_teacher):
 
 def tiny_config(preset="smoke", **overrides):
     """The compress config at ``preset`` with the tiny overrides applied."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("compress_config", CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(preset)
-    for key, value in {**TINY_OVERRIDES, **overrides}.items():
-        section = config
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            section = section[parent]
-        section[leaf] = value
-    return config
+    return load_config(CONFIG, preset, {**TINY_OVERRIDES, **overrides})
 
 
 def tool_args(teacher, workdir, *extra, overrides=None):

@@ -23,30 +23,25 @@ from ml_collections import config_flags  # noqa: E402
 from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.distribute import STRATEGIES, make_strategy, split_cpu  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
+from autorecon_tf.pipelines.compress import METHODS, run_compression  # noqa: E402
+from autorecon_tf.quantization.student import MAX_BITS, MIN_BITS  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "e.g. configs/compress_resnet20_fmnist.py:standard")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory (student.keras, metrics.json, checkpoints, tensorboard)."
 )
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher .keras file (default: config.teacher).")
-_GENERATOR = flags.DEFINE_string("generator", "gdfq", "searched | gdfq | noise | zeroq | real.")
+_GENERATOR = flags.DEFINE_enum(
+    "generator", "gdfq", list(METHODS), "searched needs --genotype; noise, zeroq, real: baselines."
+)
 _GENOTYPE = flags.DEFINE_string("genotype", None, "genotype.json of tools/search.py (with --generator=searched).")
-# Strings, so that a bad value ("four") gets this project's one-line message, not absl's.
-_WEIGHT_BITS = flags.DEFINE_string("weight_bits", "4", "Weight bit width, 2..8.")
-_ACTIVATION_BITS = flags.DEFINE_string("activation_bits", "4", "Activation bit width, 2..8.")
+_WEIGHT_BITS = flags.DEFINE_integer("weight_bits", 4, "Weight bit width.", lower_bound=MIN_BITS, upper_bound=MAX_BITS)
+_ACTIVATION_BITS = flags.DEFINE_integer(
+    "activation_bits", 4, "Activation bit width.", lower_bound=MIN_BITS, upper_bound=MAX_BITS
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed (generator, noise, initialisation).")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: do not).")
-
-
-def _bits(value, flag):
-    from autorecon_tf.quantization.student import check_bits
-
-    try:
-        number = int(value)
-    except ValueError:
-        number = value
-    return check_bits(number, flag)
 
 
 def main(argv):
@@ -54,13 +49,7 @@ def main(argv):
     config = cli.require_config_and_workdir(
         _CONFIG.value, _WORKDIR.value, "configs/compress_resnet20_fmnist.py:standard", "runs/compress_w4a4_gdfq_s0"
     )
-    weight_bits = _bits(_WEIGHT_BITS.value, "--weight_bits")
-    activation_bits = _bits(_ACTIVATION_BITS.value, "--activation_bits")
-    from autorecon_tf.pipelines.compress import METHODS, run_compression
-
-    method = _GENERATOR.value
-    if method not in METHODS:
-        raise UserError(f"--generator={method!r} is unknown: choose one of {', '.join(METHODS)}")
+    weight_bits, activation_bits, method = _WEIGHT_BITS.value, _ACTIVATION_BITS.value, _GENERATOR.value
     if method == "searched":
         cli.require_file(_GENOTYPE.value, "--genotype", "give the genotype.json written by tools/search.py")
     teacher_path = _TEACHER.value or config.get("teacher")

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.data.datasets import load_dataset  # noqa: E402
+from autorecon_tf.data.datasets import DATASETS, load_dataset  # noqa: E402
 from autorecon_tf.data.pipeline import Preprocessing  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.utils.records import read_record  # noqa: E402
@@ -25,7 +25,7 @@ _MODEL = flags.DEFINE_string("model", None, "Model file: .keras, .h5, SavedModel
 _RECORD = flags.DEFINE_string(
     "record", None, "teacher.json giving dataset and normalisation (default: next to --model)."
 )
-_DATASET = flags.DEFINE_string("dataset", None, "Overrides the record's dataset (fashion_mnist, digits).")
+_DATASET = flags.DEFINE_enum("dataset", None, list(DATASETS), "Overrides the record's dataset.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "The Fashion-MNIST IDX directory.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the result to this JSON file.")
 
