@@ -77,7 +77,6 @@ def test_real_data_qat_trains_the_student_not_the_teacher(tiny_teacher):
     history = trainer.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
     assert _changed(teacher_before, tiny_teacher.weights) == 0.0
     assert _changed(student_before, student.trainable_variables) > 0.0
-    assert 0.0 <= history.history["agreement"][0] <= 1.0
 
 
 def test_distilled_images_without_labels_use_the_teacher_top1(tiny_teacher):
