@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from autorecon_tf.compat import keras
 from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
@@ -16,7 +17,7 @@ from autorecon_tf.export.parity import parity_report
 from autorecon_tf.export.runtime import ops_details
 from autorecon_tf.quantization import build_student, set_range_update
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
-from autorecon_tf.quantization.ranges import export_boundaries, measure_ranges
+from autorecon_tf.quantization.ranges import export_boundaries, export_ranges, measure_ranges
 from autorecon_tf.quantization.student import lowbit_activation_quantizers
 from autorecon_tf.utils.functional import INPUT
 
@@ -57,6 +58,20 @@ def test_logit_range_is_the_calibration_range_times_the_margin_capped_by_the_int
     assert doubled[0] == pytest.approx(max(bound[0], 2 * measured[0]))
     assert doubled[1] == pytest.approx(min(bound[1], 2 * measured[1]))
     assert measure_ranges(student, names, images, logit_margin=1e6)["quant_logits"] == pytest.approx(bound)
+
+
+def test_an_add_not_followed_by_a_relu_keeps_its_measured_range():
+    image = keras.Input((8, 8, 1))
+    features = keras.layers.ReLU(name="relu")(keras.layers.Conv2D(4, 3, padding="same", name="conv")(image))
+    branch = keras.layers.BatchNormalization(name="bn")(
+        keras.layers.Conv2D(4, 3, padding="same", name="conv2")(features)
+    )
+    added = keras.layers.Add(name="add")([features, branch])  # MobileNetV2's residual: no ReLU after it
+    logits = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D(name="pool")(added))
+    student = calibrate_on_noise(build_student(keras.Model(image, logits), 4, 4))
+    ranges = export_ranges(student, noise_images((8, 8, 1), 32, seed=2))
+    assert {"bn", "add", "pool", "quant_logits"} <= set(ranges)
+    assert ranges["pool"] == ranges["add"]  # a pooling output lies in its input's range
 
 
 def test_unquantized_model_is_rejected(tiny_teacher):
@@ -172,7 +187,6 @@ def test_tool_reports_corrupt_and_unquantized_inputs_in_one_line(tiny_teacher, t
 
 
 def test_a_tie_with_the_true_class_scores_the_same_in_keras_and_litert(tmp_path):
-    from autorecon_tf.compat import keras
     from autorecon_tf.evaluation import evaluate_model
     from autorecon_tf.export.convert import convert_float
 

@@ -242,15 +242,14 @@ def _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin=L
         if POOL_INPUT + name in ranges:
             continue  # already on the fine grid of its a-bit input
         layer = student.get_layer(name)
+        pooling = isinstance(boundaries.unwrapped(layer), boundaries.POOLING)
+        if not (pooling or is_logits_layer(layer)):
+            continue  # e.g. a BN, or an Add (two inputs) not followed by a ReLU: measured
         (producer,) = inputs_of[name]
         # Export has read a producer's output quantizer only, never a Conv/Dense's fused ReLU one: kept so.
         source = source_range(student, producer, known, inputs_of, fused_activations=False)
-        if source is None:
-            continue
-        if isinstance(boundaries.unwrapped(layer), boundaries.POOLING):
-            ranges[name] = source
-        elif is_logits_layer(layer):
-            ranges[name] = margin_range(ranges[name], logit_bound(layer, source), logit_margin)
+        if source is not None:
+            ranges[name] = source if pooling else margin_range(ranges[name], logit_bound(layer, source), logit_margin)
 
 
 def set_deploy_ranges(student, logit_margin=LOGIT_MARGIN, calibration_images=None):
