@@ -74,7 +74,7 @@ def test_real_data_qat_trains_the_student_not_the_teacher(tiny_teacher):
     trainer.warmup = False
     teacher_before = _snapshot(tiny_teacher.weights)
     student_before = _snapshot(student.trainable_variables)
-    history = trainer.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
+    trainer.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
     assert _changed(teacher_before, tiny_teacher.weights) == 0.0
     assert _changed(student_before, student.trainable_variables) > 0.0
 
@@ -95,7 +95,12 @@ def test_distilled_images_without_labels_use_the_teacher_top1(tiny_teacher):
     assert float(logs["student_ce"]) == pytest.approx(expected, rel=1e-3)
 
 
-def test_only_the_real_baseline_is_not_data_free():
-    assert baselines.DATA_FREE == {"noise": True, "zeroq": True, "real": False}
-    repeated = next(iter(baselines.image_dataset(np.zeros((5, 8, 8, 1), "float32"), 4)))
-    assert repeated.shape == (4, 8, 8, 1)
+def test_distilled_images_repeat_in_full_batches_drawn_from_the_set():
+    images = np.arange(5, dtype="float32").reshape(5, 1, 1, 1) * np.ones((5, 8, 8, 1), "float32")
+    batches = [batch.numpy() for batch in baselines.image_dataset(images, 4, seed=1).take(5)]
+    assert all(batch.shape == (4, 8, 8, 1) for batch in batches)  # 20 images from a set of 5: repeated
+    drawn = np.concatenate([batch[:, 0, 0, 0] for batch in batches])
+    assert set(drawn) == {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert all(
+        sorted(drawn[start : start + 5]) == [0.0, 1.0, 2.0, 3.0, 4.0] for start in range(0, 20, 5)
+    )  # each pass once

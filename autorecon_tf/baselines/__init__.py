@@ -10,6 +10,5 @@ from autorecon_tf.baselines.real_data import real_dataset
 from autorecon_tf.baselines.zeroq import distill_images, image_dataset
 
 BASELINES = ("noise", "zeroq", "real")
-DATA_FREE = {"noise": True, "zeroq": True, "real": False}
 
-__all__ = ["BASELINES", "DATA_FREE", "distill_images", "image_dataset", "noise_dataset", "real_dataset"]
+__all__ = ["BASELINES", "distill_images", "image_dataset", "noise_dataset", "real_dataset"]
