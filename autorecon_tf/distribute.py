@@ -6,6 +6,26 @@ from autorecon_tf.errors import UserError
 STRATEGIES = ("default", "mirrored")
 
 
+def define_flags():
+    """The tools' ``--strategy`` and ``--cpu_devices`` absl flags; returns their holders.
+
+    They are declared as the running script's own flags (absl names ``__main__``
+    by ``sys.argv[0]``), so the tool's ``--help`` lists them.
+    """
+    import sys
+
+    from absl import flags
+
+    tool = {"module_name": sys.argv[0]}
+    strategy = flags.DEFINE_enum(
+        "strategy", "default", STRATEGIES, "tf.distribute strategy: one device or mirrored.", **tool
+    )
+    cpu_devices = flags.DEFINE_integer(
+        "cpu_devices", 0, "Split the CPU into this many logical devices (0: do not).", **tool
+    )
+    return strategy, cpu_devices
+
+
 def split_cpu(count):
     """Splits the CPU into ``count`` logical devices; must run before TensorFlow initialises them."""
     if count > 1:

@@ -21,7 +21,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.distribute import STRATEGIES, make_strategy, split_cpu  # noqa: E402
+from autorecon_tf.distribute import define_flags, make_strategy, split_cpu  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.pipelines.compress import METHODS, run_compression  # noqa: E402
 from autorecon_tf.quantization.student import MAX_BITS, MIN_BITS  # noqa: E402
@@ -40,8 +40,7 @@ _ACTIVATION_BITS = flags.DEFINE_integer(
     "activation_bits", 4, "Activation bit width.", lower_bound=MIN_BITS, upper_bound=MAX_BITS
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed (generator, noise, initialisation).")
-_STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
-_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: do not).")
+_STRATEGY, _CPU_DEVICES = define_flags()
 
 
 def main(argv):

@@ -17,7 +17,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.distribute import STRATEGIES, split_cpu  # noqa: E402
+from autorecon_tf.distribute import define_flags, split_cpu  # noqa: E402
 from autorecon_tf.pipelines.search import run_search  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -25,8 +25,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (genotype.json, plots, tensorboard, checkpoints).")
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher .keras/.h5/SavedModel; overrides config.teacher.")
-_STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy: one device or mirrored.")
-_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: do not).")
+_STRATEGY, _CPU_DEVICES = define_flags()
 
 
 def main(argv):
