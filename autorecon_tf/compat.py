@@ -1,4 +1,4 @@
-"""The one Keras import point of the project.
+"""The one Keras import point of the project, and TensorFlow's start-up settings.
 
 TFMOT 0.8 works only with Keras 2, which TensorFlow 2.16+ ships as the separate
 ``tf_keras`` package. Setting ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is
@@ -13,9 +13,24 @@ AVX-512 or AMX; on the project's 2-core AVX2 machines they halve a ResNet-20 tra
 step, mostly in the convolution backward pass (BENCHMARKS.md, "Machine speed").
 TensorFlow reads the variable when it is imported, so ``autorecon_tf/__init__.py``
 imports this module first. Set ``TF_ENABLE_ONEDNN_OPTS=0`` to compare.
+
+A quiet start. TensorFlow 2.21 writes its C++ start-up lines (``oneDNN custom
+operations are on``, ``Could not find cuda drivers``, ``failed call to cuInit``,
+``All log messages before absl::InitializeLog() ...``) straight to file
+descriptor 2, before its logging is set up, whatever ``TF_CPP_MIN_LOG_LEVEL``
+says. On a CPU-only tool a newcomer reads them as failures. So, unless TensorFlow's
+logging is wanted (:func:`tensorflow_logs_wanted`), the import and the device
+discovery run with file descriptor 2 pointed at /dev/null (Python exceptions
+still propagate and print afterwards), and TensorFlow's Python logger is set to
+errors only. ``AUTORECON_TF_VERBOSE=1``, or absl's own ``--verbosity=0`` (INFO) or
+higher on a tool's command line, brings all of it back.
 """
 
+import contextlib
 import os
+import sys
+
+VERBOSE_ENV = "AUTORECON_TF_VERBOSE"
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,7 +43,57 @@ if os.environ["TF_USE_LEGACY_KERAS"] != "1":
         "(tf_keras) for TFMOT: unset it or set TF_USE_LEGACY_KERAS=1."
     )
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+
+def _verbosity_argument(argv):
+    """The value of absl's ``--verbosity``/``-v`` in ``argv`` (the last one given), else None."""
+    value = None
+    for index, arg in enumerate(argv):
+        for name in ("--verbosity", "-v"):
+            if arg.startswith(name + "="):
+                value = arg[len(name) + 1 :]
+            elif arg == name and index + 1 < len(argv):
+                value = argv[index + 1]
+    return value
+
+
+def tensorflow_logs_wanted(argv=None, environ=None):
+    """True if the user asked for TensorFlow's own logging (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(VERBOSE_ENV, "0") not in ("", "0"):
+        return True
+    value = _verbosity_argument(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return value is not None and int(value) >= 0
+    except ValueError:
+        return value.lower() in ("info", "debug")  # absl also takes level names
+
+
+@contextlib.contextmanager
+def _file_descriptor_2_silenced(enabled):
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+QUIET = not tensorflow_logs_wanted()
+
+with _file_descriptor_2_silenced(QUIET):
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+
+    tf.config.list_physical_devices()  # device discovery (the CUDA probe) logs here, once
+
+if QUIET:
+    tf.get_logger().setLevel("ERROR")
 
 __all__ = ["keras", "tf"]
