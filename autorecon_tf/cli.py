@@ -123,10 +123,18 @@ def _parse_flags(argv):
     return None
 
 
+def quiet_logging():
+    """absl's INFO lines (ours and TensorFlow's) off unless ``--verbosity`` was given: a default run prints
+    only the tool's own lines. ``compat.py`` keeps TensorFlow's native start-up lines out the same way."""
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+
+
 def run(main):
     """Runs an absl ``main`` so that user errors exit with status 2 and one line."""
 
     def guarded_main(argv):
+        quiet_logging()
         try:
             return main(argv)
         except UserError as error:

@@ -69,8 +69,12 @@ def tensorflow_logs_wanted(argv=None, environ=None):
 
 
 @contextlib.contextmanager
-def _file_descriptor_2_silenced(enabled):
-    if not enabled:
+def native_logs_silenced(enabled=None):
+    """Within the block, TensorFlow's native (C++) lines on file descriptor 2 go to /dev/null when quiet.
+
+    The TFLite converter prints its MLIR quantizer settings there on every conversion.
+    """
+    if not (QUIET if enabled is None else enabled):
         yield
         return
     sys.stderr.flush()
@@ -87,7 +91,7 @@ def _file_descriptor_2_silenced(enabled):
 
 QUIET = not tensorflow_logs_wanted()
 
-with _file_descriptor_2_silenced(QUIET):
+with native_logs_silenced(QUIET):
     import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402
 

@@ -33,7 +33,6 @@ def get_config(arg=None):
     config.preset = preset
     config.teacher = "runs/teacher_resnet20_fmnist/teacher.keras"
     config.seed = 0
-    config.verbose = 2
     config.run_eagerly = False
 
     config.supernet = ml_collections.ConfigDict()

@@ -71,3 +71,13 @@ def test_onednn_is_on_unless_the_caller_turned_it_off():
     # TensorFlow reads the switch at import, so the package sets it before any submodule imports TF.
     assert _onednn_in_child(None) == "True"
     assert _onednn_in_child("0") == "False"
+
+
+def test_tensorflow_logs_are_wanted_only_when_asked_for():
+    from autorecon_tf.compat import tensorflow_logs_wanted
+
+    assert not tensorflow_logs_wanted([], {})
+    assert not tensorflow_logs_wanted(["--config=x.py", "--verbosity=-1"], {"AUTORECON_TF_VERBOSE": "0"})
+    assert tensorflow_logs_wanted([], {"AUTORECON_TF_VERBOSE": "1"})
+    assert tensorflow_logs_wanted(["--verbosity=0"], {}) and tensorflow_logs_wanted(["-v", "1"], {})
+    assert tensorflow_logs_wanted(["--verbosity", "info"], {}) and not tensorflow_logs_wanted(["-v=warning"], {})

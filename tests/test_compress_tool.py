@@ -92,6 +92,8 @@ def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_p
     result = run_compress(teacher_path, workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resuming gdfq from the checkpoint after epoch 1" in result.stdout
+    resume_lines = [line for line in (result.stdout + result.stderr).splitlines() if "esum" in line]
+    assert len(resume_lines) == 1, resume_lines  # said once, not also by the callback and an absl INFO line
     metrics = _check_artifacts(workdir)
     assert metrics["resumed_at_epochs"] == [1]
     saved = {name for name, _ in tf.train.list_variables(os.path.join(workdir, "checkpoints"))}

@@ -24,7 +24,7 @@ import contextlib
 
 import numpy as np
 
-from autorecon_tf.compat import keras, tf
+from autorecon_tf.compat import keras, native_logs_silenced, tf
 from autorecon_tf.errors import UserError
 from autorecon_tf.export.graph import build_export_model
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN, export_ranges
@@ -90,11 +90,13 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
     if int8_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert(), ranges
+    with native_logs_silenced():
+        return converter.convert(), ranges
 
 
 def convert_float(model):
     """A float32 .tflite of a Keras model (the teacher baseline for size and latency)."""
     spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32)
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
+    with native_logs_silenced():
+        return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()

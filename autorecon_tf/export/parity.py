@@ -5,24 +5,32 @@ import numpy as np
 from autorecon_tf.compat import tf
 from autorecon_tf.export.runtime import run_tflite
 from autorecon_tf.quantization.student import static_ranges
+from autorecon_tf.utils.progress import report_every
 
 
-def keras_logits(model, images, batch_size=256):
+def keras_logits(model, images, batch_size=256, progress=None):
     """Outputs of a Keras model in inference mode; student ranges are read, never updated."""
     outputs = []
     with static_ranges(model):
         call = tf.function(lambda x: model(x, training=False))
         for start in range(0, len(images), batch_size):
             outputs.append(call(images[start : start + batch_size]).numpy())
+            if progress is not None:
+                progress.update(start + len(outputs[-1]))
     return np.concatenate(outputs)
 
 
-def parity_report(keras_model, tflite_model, images, labels, batch_size=256):
-    """Top-1 agreement, largest logit difference and both accuracies on ``(images, labels)``."""
+def parity_report(keras_model, tflite_model, images, labels, batch_size=256, show_progress=False):
+    """Top-1 agreement, largest logit difference and both accuracies on ``(images, labels)``.
+
+    ``show_progress``: a line every 10 s through each pass (see ``utils/progress.py``).
+    """
     images = np.asarray(images, np.float32)
     labels = np.asarray(labels).reshape(-1)
-    keras_out = keras_logits(keras_model, images, batch_size)
-    tflite_out = run_tflite(tflite_model, images, batch_size)
+    keras_out = keras_logits(keras_model, images, batch_size, report_every("parity, Keras", len(images), show_progress))
+    tflite_out = run_tflite(
+        tflite_model, images, batch_size, progress=report_every("parity, LiteRT", len(images), show_progress)
+    )
     keras_top1 = np.argmax(keras_out, 1)
     tflite_top1 = np.argmax(tflite_out, 1)
     return {

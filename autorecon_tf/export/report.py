@@ -8,7 +8,6 @@ returns the report dict that the tool stores as ``export_report.json``.
 import os
 import time
 
-import numpy as np
 from absl import logging
 
 from autorecon_tf.data.calibration import calibration_set
@@ -16,7 +15,7 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.export.convert import convert_float, convert_student
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.latency import measure_latency
-from autorecon_tf.export.parity import keras_logits, parity_report
+from autorecon_tf.export.parity import parity_report
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN
 from autorecon_tf.quantization.student import is_quantized_student, lowbit_activation_quantizers, student_bits
@@ -80,10 +79,10 @@ def export_student(
         },
     }
     if eval_images is not None:
-        report["parity"] = parity_report(student, out_path, eval_images, eval_labels)
-        teacher_logits = keras_logits(teacher, eval_images)
-        report["teacher_keras_top1"] = float(np.mean(np.argmax(teacher_logits, 1) == np.asarray(eval_labels)))
-        report["teacher_tflite_top1"] = parity_report(teacher, teacher_path, eval_images, eval_labels)["tflite_top1"]
+        report["parity"] = parity_report(student, out_path, eval_images, eval_labels, show_progress=True)
+        teacher_parity = parity_report(teacher, teacher_path, eval_images, eval_labels, show_progress=True)
+        report["teacher_keras_top1"] = teacher_parity["keras_top1"]
+        report["teacher_tflite_top1"] = teacher_parity["tflite_top1"]
     return report
 
 

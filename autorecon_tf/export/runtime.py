@@ -52,8 +52,11 @@ def _dequantize_output(interpreter, values):
     return (values.astype(np.float32) - zero_point) * scale
 
 
-def run_tflite(model, images, batch_size=256, interpreter=None):
-    """Float outputs of a .tflite (path, bytes or interpreter) on float ``images``, batched."""
+def run_tflite(model, images, batch_size=256, interpreter=None, progress=None):
+    """Float outputs of a .tflite (path, bytes or interpreter) on float ``images``, batched.
+
+    ``progress``: an ``IntervalProgress`` told the images done after each batch (long passes).
+    """
     interpreter = interpreter or make_interpreter(model)
     input_index = interpreter.get_input_details()[0]["index"]
     outputs = []
@@ -68,6 +71,8 @@ def run_tflite(model, images, batch_size=256, interpreter=None):
         interpreter.invoke()
         output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
         outputs.append(_dequantize_output(interpreter, output))
+        if progress is not None:
+            progress.update(start + len(batch))
     return np.concatenate(outputs)
 
 

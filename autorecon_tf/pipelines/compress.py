@@ -135,7 +135,8 @@ class CompressJob:
 def fit(job, start_epoch, callbacks, images):
     """The warm-up epochs, the deployment ranges (once), then the student epochs; each from where a kill left it."""
     config = job.config
-    fit_options = dict(steps_per_epoch=int(config.steps_per_epoch), callbacks=callbacks, verbose=2)
+    # verbose=0: ProgressRecorder prints the one line per epoch.
+    fit_options = dict(steps_per_epoch=int(config.steps_per_epoch), callbacks=callbacks, verbose=0)
     warmup_epochs = int(config.warmup_epochs)
     if start_epoch < warmup_epochs:
         job.trainer.warmup = True
@@ -236,7 +237,9 @@ def run_compression(
         log(f"Resuming {method} from the checkpoint after epoch {start_epoch} of {job.total_epochs}")
     images = job.row.images(job, data, log)
     progress = ProgressRecorder(
-        os.path.join(workdir, PROGRESS_FILE), int(config.batch_size) * int(config.steps_per_epoch)
+        os.path.join(workdir, PROGRESS_FILE),
+        int(config.batch_size) * int(config.steps_per_epoch),
+        announce_resume=False,  # said above, with the method and the epoch count
     )
     callbacks = [
         progress,

@@ -31,12 +31,13 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.search_space.plots import plot_alpha_history, plot_genotype
 from autorecon_tf.supernet import GeneratorSupernet, TemperatureSchedule
 from autorecon_tf.teachers.loader import load_teacher
-from autorecon_tf.trainers.callbacks import AlphaHistory, EpochCheckpoint, load_alpha_history
+from autorecon_tf.trainers.callbacks import AlphaHistory, EpochCheckpoint, ProgressRecorder, load_alpha_history
 from autorecon_tf.trainers.search_trainer import SearchTrainer, search_noise_dataset
 from autorecon_tf.utils import records
 
 GENOTYPE_FILE = "genotype.json"
 HISTORY_FILE = "alpha_history.json"
+PROGRESS_FILE = "progress.json"
 
 
 @dataclasses.dataclass
@@ -141,12 +142,15 @@ def restore(job):
 
 def fit(job, config, workdir):
     """The weights-only warm-up epochs, then the bi-level search epochs; each phase from where a kill left it."""
+    search = config.search
+    images_per_epoch = search.batch_size * (search.weight_steps + search.arch_steps) * search.steps_per_epoch
     callbacks = [
+        # The one progress line per epoch (Keras' own is off); the resume was announced by restore().
+        ProgressRecorder(os.path.join(workdir, PROGRESS_FILE), images_per_epoch, announce_resume=False),
         AlphaHistory(job.supernet, os.path.join(workdir, HISTORY_FILE)),
         EpochCheckpoint(job.manager, job.epoch),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False, profile_batch=0),
     ]
-    search = config.search
     phases = ((0, search.warmup_epochs, False), (search.warmup_epochs, search.epochs, True))
     for first, last, train_architecture in phases:
         first = max(first, int(job.epoch.numpy()))
@@ -168,7 +172,7 @@ def fit(job, config, workdir):
             initial_epoch=first,
             steps_per_epoch=search.steps_per_epoch,
             callbacks=callbacks,
-            verbose=config.verbose,
+            verbose=0,
         )
 
 

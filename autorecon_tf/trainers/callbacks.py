@@ -9,7 +9,6 @@ the wall time across resumes; :class:`AlphaHistory` the search's softmax(alpha).
 import time
 
 import numpy as np
-from absl import logging
 
 from autorecon_tf.compat import keras
 from autorecon_tf.search_space.macro import EDGE_NAMES
@@ -35,8 +34,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
 class ProgressRecorder(keras.callbacks.Callback):
     """Writes epochs done, per-epoch seconds and total wall time to ``progress.json`` after every epoch."""
 
-    def __init__(self, path, images_per_epoch, print_every=100):
+    def __init__(self, path, images_per_epoch, print_every=100, announce_resume=True):
         super().__init__()
+        self.announce_resume = announce_resume  # False where the job has said it already, with more detail
         self.print_every = print_every
         self.path = path
         self.images_per_epoch = images_per_epoch
@@ -50,8 +50,8 @@ class ProgressRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._first_epoch and epoch > 0:
-            logging.info("resuming from the checkpoint after epoch %d", epoch)
-            print(f"Resuming from the checkpoint after epoch {epoch}", flush=True)
+            if self.announce_resume:
+                print(f"Resuming from the checkpoint after epoch {epoch}", flush=True)
             self.state["resumed_at"].append(int(epoch))
         self._first_epoch = False
         self._start = time.time()
