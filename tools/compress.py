@@ -7,7 +7,7 @@
 
 ``--generator``: ``searched`` (needs ``--genotype``), ``gdfq``, or the baselines
 ``noise``, ``zeroq``, ``real`` (real-data QAT, NOT data-free). Writes
-``student.keras`` (load it under ``tfmot.quantization.keras.quantize_scope``),
+``student.keras`` (load it with ``autorecon_tf.teachers.loader.load_keras_model``),
 ``metrics.json``, ``tensorboard/`` and ``checkpoints/`` in ``--workdir``.
 Re-running the same command after a kill resumes from the last finished epoch.
 """
