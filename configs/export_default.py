@@ -32,7 +32,7 @@ def get_config(arg=None):
     config.export.int8_io = False
     # The logits' int8 range: the calibration images' logit range times this,
     # capped by the never-clipping interval bound; 0 keeps the bound (see
-    # autorecon_tf/export/graph.py, _bound_pool_and_dense).
+    # autorecon_tf/quantization/ranges.py, _bound_pool_and_dense).
     config.export.logit_margin = 2.0
 
     config.evaluation = ml_collections.ConfigDict()
