@@ -124,9 +124,11 @@ def _parse_flags(argv):
 
 
 def quiet_logging():
-    """absl's INFO lines (ours and TensorFlow's) off unless ``--verbosity`` was given: a default run prints
-    only the tool's own lines. ``compat.py`` keeps TensorFlow's native start-up lines out the same way."""
-    if not flags.FLAGS["verbosity"].present:
+    """absl's INFO lines (ours and TensorFlow's) off unless logs were asked for (``--verbosity`` or
+    ``AUTORECON_TF_VERBOSE=1``, see ``compat.py``): a default run prints only the tool's own lines."""
+    from autorecon_tf.compat import QUIET  # one answer to "are logs wanted": --verbosity or AUTORECON_TF_VERBOSE
+
+    if QUIET:
         logging.set_verbosity(logging.WARNING)
 
 

@@ -49,7 +49,7 @@ def main(argv):
         _CONFIG.value, _WORKDIR.value, "configs/compress_resnet20_fmnist.py:standard", "runs/compress_w4a4_gdfq_s0"
     )
     weight_bits, activation_bits, method = _WEIGHT_BITS.value, _ACTIVATION_BITS.value, _GENERATOR.value
-    if method == "searched":
+    if METHODS[method].needs_genotype:
         cli.require_file(_GENOTYPE.value, "--genotype", "give the genotype.json written by tools/search.py")
     teacher_path = _TEACHER.value or config.get("teacher")
     cli.require_file(teacher_path, "--teacher", "train one with tools/train_teacher.py or pass --teacher")

@@ -19,8 +19,8 @@ Tensors that the converter fuses away are left alone: a Conv/Dense output
 feeding its BatchNorm (folded), and any tensor consumed only by quantized ReLUs
 (the ReLU and its a-bit fake-quant are fused into the producer). The added
 fake-quants are TFMOT ``QuantizeLayer(FixedQuantizer)`` layers, used only in
-this trace; the Keras student itself is not changed (its ranges are read with
-``static_ranges``, never updated).
+this trace; the Keras student itself is not changed (``quantization/ranges.py``
+and ``convert.py`` read its ranges under ``static_ranges``, never updating them).
 """
 
 from autorecon_tf.quantization.boundaries import input_quantize_layer

@@ -47,8 +47,6 @@ from autorecon_tf.utils import atomic, records
 STUDENT_FILE = "student.keras"
 GENERATOR_FILE = "generator.keras"
 METRICS_FILE = "metrics.json"
-PROGRESS_FILE = "progress.json"
-SETTINGS_FILE = records.SETTINGS_FILE
 DEPLOY_CALIBRATION_IMAGES = 256
 
 
@@ -237,7 +235,7 @@ def run_compression(
         log(f"Resuming {method} from the checkpoint after epoch {start_epoch} of {job.total_epochs}")
     images = job.row.images(job, data, log)
     progress = ProgressRecorder(
-        os.path.join(workdir, PROGRESS_FILE),
+        os.path.join(workdir, records.PROGRESS_FILE),
         int(config.batch_size) * int(config.steps_per_epoch),
         announce_resume=False,  # said above, with the method and the epoch count
     )

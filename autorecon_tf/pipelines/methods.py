@@ -185,7 +185,6 @@ METHODS = {
         data_free=False,  # QAT on the real training set: the upper bound, not data-free
     ),
 }
-GENERATORS = tuple(name for name, method in METHODS.items() if method.build_generator is not None)
 
 
 def build_generator(method, config, teacher, genotype_path=None):

@@ -37,7 +37,6 @@ from autorecon_tf.utils import records
 
 GENOTYPE_FILE = "genotype.json"
 HISTORY_FILE = "alpha_history.json"
-PROGRESS_FILE = "progress.json"
 
 
 @dataclasses.dataclass
@@ -146,7 +145,7 @@ def fit(job, config, workdir):
     images_per_epoch = search.batch_size * (search.weight_steps + search.arch_steps) * search.steps_per_epoch
     callbacks = [
         # The one progress line per epoch (Keras' own is off); the resume was announced by restore().
-        ProgressRecorder(os.path.join(workdir, PROGRESS_FILE), images_per_epoch, announce_resume=False),
+        ProgressRecorder(os.path.join(workdir, records.PROGRESS_FILE), images_per_epoch, announce_resume=False),
         AlphaHistory(job.supernet, os.path.join(workdir, HISTORY_FILE)),
         EpochCheckpoint(job.manager, job.epoch),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False, profile_batch=0),

@@ -32,12 +32,11 @@ from autorecon_tf.teachers.config import teacher_config
 from autorecon_tf.teachers.init_from import initialize_from
 from autorecon_tf.teachers.registry import build_teacher
 from autorecon_tf.trainers.callbacks import ProgressRecorder
-from autorecon_tf.utils import atomic
+from autorecon_tf.utils import atomic, records
 from autorecon_tf.utils.records import config_dict, package_versions, read_json
 
 TEACHER_FILE = "teacher.keras"
 RECORD_FILE = "teacher.json"
-PROGRESS_FILE = "progress.json"
 
 
 @dataclasses.dataclass
@@ -65,7 +64,7 @@ def train_teacher(config, workdir):
     os.makedirs(workdir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     job = build(config)
-    progress = ProgressRecorder(os.path.join(workdir, PROGRESS_FILE), job.images_per_epoch)
+    progress = ProgressRecorder(os.path.join(workdir, records.PROGRESS_FILE), job.images_per_epoch)
     fit(job, config, workdir, progress)
     recalibration = recalibrate(job, config)
     record = make_record(job, config, progress, recalibration)

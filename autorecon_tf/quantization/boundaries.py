@@ -21,7 +21,7 @@ logit rounding alone moved 1.5% of the test images' top-1
 
 So the student is trained and evaluated on the function the .tflite computes,
 up to LiteRT's integer arithmetic; export then only adds pooling ranges, on
-which the a-bit values are exact (``export/graph.py``).
+which the a-bit values are exact (``quantization/ranges.py``, ``_fine_pool_ranges``).
 
 This module says *which* tensors are boundaries (:func:`float_boundaries`) and
 holds the input's int8 boundary; the range each gets (data-free rules shared by

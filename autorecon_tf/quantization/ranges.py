@@ -127,7 +127,7 @@ def export_boundaries(student):
     """Names of the layers whose (float) output needs an int8 range in the .tflite.
 
     Empty for a student built with ``int8_boundaries`` except for pooling layers;
-    students built without (GDFQ's placement) get their ranges measured here.
+    students built without (GDFQ's placement) get them measured by :func:`measure_ranges`.
     """
     quantized = {name.split("/")[0] for name, _, _ in activation_quantizers(student)}
     weight_layers = {wrapper.name for wrapper in quantize_wrappers(student) if wrapper._weight_vars}

@@ -23,7 +23,7 @@ import numpy as np
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.errors import UserError
 from autorecon_tf.search_space.genotype import Genotype
-from autorecon_tf.search_space.macro import EDGES, NUM_BLOCKS, incoming_edges, initial_size
+from autorecon_tf.search_space.macro import EDGES, NUM_BLOCKS, incoming_edges
 from autorecon_tf.search_space.ops import PRIMITIVES, ZERO_OPS
 from autorecon_tf.search_space.stem_head import head_layers, stem_layers
 from autorecon_tf.supernet.gumbel import GUMBEL_FORMS, entropy, gumbel_softmax
@@ -59,7 +59,6 @@ class GeneratorSupernet(keras.Model):
         self.num_classes, self.latent_dim = int(num_classes), int(latent_dim)
         self.channels = tuple(int(c) for c in channels)
         self.gumbel_form, self.hard = gumbel_form, bool(hard)
-        self.initial_size = initial_size(*self.image_shape[:2])
         self.embedding, self.dense, self.reshape, self.stem_bn = stem_layers(
             self.image_shape, self.num_classes, self.latent_dim, self.channels[0], projection_name="dense"
         )

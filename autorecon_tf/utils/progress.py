@@ -30,5 +30,5 @@ class IntervalProgress:
 
 
 def report_every(label, total, enabled=True):
-    """An :class:`IntervalProgress`, or a silent stand-in when ``enabled`` is false."""
-    return IntervalProgress(label, total) if enabled else IntervalProgress(label, total, log=lambda line: None)
+    """An :class:`IntervalProgress`, or None (no progress) when ``enabled`` is false."""
+    return IntervalProgress(label, total) if enabled else None

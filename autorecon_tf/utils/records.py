@@ -15,6 +15,7 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.utils import atomic
 
 SETTINGS_FILE = "run.json"
+PROGRESS_FILE = "progress.json"  # ProgressRecorder's, in every job's workdir
 _FIX = "delete it, or give a new --workdir"
 
 
