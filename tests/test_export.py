@@ -206,3 +206,15 @@ def test_a_tie_with_the_true_class_scores_the_same_in_keras_and_litert(tmp_path)
     # A tie counts for the lowest class index, as argmax (and a deployed model) decides.
     assert tflite_scores["top1"] == keras_scores["top1"] == np.mean(np.argmax(logits, 1) == labels)
     assert tflite_scores["top5"] == keras_scores["top5"] == 1.0
+
+
+def test_creating_an_interpreter_prints_no_litert_line(capfd):
+    from autorecon_tf.compat import keras
+    from autorecon_tf.export.convert import convert_float
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    flatbuffer = convert_float(model)
+    capfd.readouterr()
+    make_interpreter(flatbuffer)  # default delegates: LiteRT announces XNNPACK on fd 2 unless quiet
+    captured = capfd.readouterr()
+    assert "XNNPACK" not in captured.err + captured.out

@@ -20,16 +20,21 @@ def keras_logits(model, images, batch_size=256, progress=None):
     return np.concatenate(outputs)
 
 
-def parity_report(keras_model, tflite_model, images, labels, batch_size=256, show_progress=False):
+def parity_report(keras_model, tflite_model, images, labels, batch_size=256, progress_label=None):
     """Top-1 agreement, largest logit difference and both accuracies on ``(images, labels)``.
 
-    ``show_progress``: a line every 10 s through each pass (see ``utils/progress.py``).
+    ``progress_label``: a label (e.g. ``"student parity"``) to print a line every 10 s through each pass
+    under (see ``utils/progress.py``); None: silent.
     """
     images = np.asarray(images, np.float32)
     labels = np.asarray(labels).reshape(-1)
-    keras_out = keras_logits(keras_model, images, batch_size, report_every("parity, Keras", len(images), show_progress))
+    keras_progress = report_every(f"{progress_label}, Keras", len(images), bool(progress_label))
+    keras_out = keras_logits(keras_model, images, batch_size, keras_progress)
     tflite_out = run_tflite(
-        tflite_model, images, batch_size, progress=report_every("parity, LiteRT", len(images), show_progress)
+        tflite_model,
+        images,
+        batch_size,
+        progress=report_every(f"{progress_label}, LiteRT", len(images), bool(progress_label)),
     )
     keras_top1 = np.argmax(keras_out, 1)
     tflite_top1 = np.argmax(tflite_out, 1)

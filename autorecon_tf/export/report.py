@@ -79,8 +79,8 @@ def export_student(
         },
     }
     if eval_images is not None:
-        report["parity"] = parity_report(student, out_path, eval_images, eval_labels, show_progress=True)
-        teacher_parity = parity_report(teacher, teacher_path, eval_images, eval_labels, show_progress=True)
+        report["parity"] = parity_report(student, out_path, eval_images, eval_labels, progress_label="student parity")
+        teacher_parity = parity_report(teacher, teacher_path, eval_images, eval_labels, progress_label="teacher parity")
         report["teacher_keras_top1"] = teacher_parity["keras_top1"]
         report["teacher_tflite_top1"] = teacher_parity["tflite_top1"]
     return report

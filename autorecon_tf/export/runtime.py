@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from autorecon_tf.compat import native_logs_silenced
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import topk_accuracy
 
@@ -18,15 +19,16 @@ def make_interpreter(model, preserve_all_tensors=False, num_threads=None, delega
     source = {"model_path": os.fspath(model)} if isinstance(model, (str, os.PathLike)) else {"model_content": model}
     resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        interpreter = Interpreter(
-            **source,
-            num_threads=num_threads,
-            experimental_preserve_all_tensors=preserve_all_tensors,
-            experimental_op_resolver_type=resolver,
-        )
+        with native_logs_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter = Interpreter(
+                **source,
+                num_threads=num_threads,
+                experimental_preserve_all_tensors=preserve_all_tensors,
+                experimental_op_resolver_type=resolver,
+            )
+            interpreter.allocate_tensors()
     except ValueError as error:
         raise UserError(f"{source.get('model_path', '<bytes>')!r} is not a valid .tflite model ({error})") from error
-    interpreter.allocate_tensors()
     return interpreter
 
 
