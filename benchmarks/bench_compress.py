@@ -1,7 +1,7 @@
 """Throughput of the stage-2 compress step: generated images/s at batch 128, and peak memory.
 
     python benchmarks/bench_compress.py [--batch_size 128] [--steps 20] [--weight_bits 4] [--activation_bits 4]
-        [--torch_python .venv-torch/bin/python] [--also_without_onednn]
+        [--torch_python .venv-torch/bin/python] [--also_without_onednn] [--deterministic | --also_deterministic]
 
 A random-weight ResNet-20 teacher on 32x32x1 inputs, GDFQ's generator and the
 W4A4 GDFQ-scheme student. Times ``--steps`` joint iterations (generator step +
@@ -14,7 +14,10 @@ relative to it (a ratio measured in the same run). Reference on this 2-core CPU:
 80-84 images/s at batch 128 (the developers' guide). With ``--torch_python`` (a Python
 with torch: ``bash tools/bootstrap_torch.sh`` makes ``.venv-torch``) the same run then
 times ``benchmarks/torch_gdfq_step.py``, a re-implementation of the official GDFQ
-iteration, on the same shapes, and records both rates and their ratio.
+iteration, on the same shapes, and records both rates and their ratio. With
+``--also_deterministic`` the same timing runs again in a child process with
+``autorecon_tf.determinism.configure(seed, True)`` (op determinism, one op at a time),
+and the record gives both rates and their ratio (the cost of determinism).
 """
 
 import json
@@ -28,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import flags  # noqa: E402
 
-from autorecon_tf import cli  # noqa: E402
+from autorecon_tf import cli, determinism  # noqa: E402
 from autorecon_tf.compat import keras, tf  # noqa: E402
 from autorecon_tf.generators.gdfq import build_gdfq_generator  # noqa: E402
 from autorecon_tf.quantization import build_student  # noqa: E402
@@ -88,6 +91,8 @@ flags.DEFINE_bool(
     False,
     "Also time the TF step in a child process with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's default here).",
 )
+flags.DEFINE_bool("deterministic", False, "Time the step with determinism.configure(0, True).")
+flags.DEFINE_bool("also_deterministic", False, "Also time the step deterministically, in a child process.")
 flags.DEFINE_bool("json_only", False, "Print the JSON, do not touch BENCHMARKS.md.")
 
 
@@ -95,7 +100,7 @@ def main(argv):
     del argv
     args = flags.FLAGS  # the flags above, read as args.<name>
 
-    keras.utils.set_random_seed(0)
+    facts = determinism.configure(0, args.deterministic)
     teacher = build_resnet20((32, 32, 1), 10)
     teacher.trainable = False
     generator = build_gdfq_generator((32, 32, 1), 10)
@@ -134,9 +139,11 @@ def main(argv):
             "tensorflow": tf.__version__,
             "onednn": onednn_enabled(),
             "load_average_1min_at_end": os.getloadavg()[0],
+            "deterministic": facts["deterministic"],
+            "cpu": facts["cpu"],
         }
     )
-    columns = ["onednn"]
+    columns = ["onednn", "deterministic"]
     if args.json_only:
         print(json.dumps(results, sort_keys=True))
         return
@@ -146,6 +153,12 @@ def main(argv):
         results["onednn_off_plain_resnet20_train_step_seconds"] = off["plain_resnet20_train_step_seconds"]
         results["onednn_speedup_joint"] = results["joint_images_per_second"] / off["joint_images_per_second"]
         columns += ["onednn_off_joint_images_per_second", "onednn_speedup_joint"]
+    if args.also_deterministic:
+        on = _child_timing(args, ["--deterministic"])
+        results["deterministic_joint_images_per_second"] = on["joint_images_per_second"]
+        results["deterministic_warmup_images_per_second"] = on["warmup_images_per_second"]
+        results["deterministic_over_default_joint"] = on["joint_images_per_second"] / results["joint_images_per_second"]
+        columns += ["deterministic_joint_images_per_second", "deterministic_over_default_joint"]
     if args.torch_python:
         torch = _torch_step(args)
         results.update({f"torch_{key}": value for key, value in torch.items()})
@@ -193,12 +206,17 @@ def _shape_flags(args):
     ]
 
 
-def _without_onednn(args):
-    """This benchmark's TF timing in a child process with oneDNN off (the env var is read at import)."""
-    command = [sys.executable, os.path.abspath(__file__), "--json_only", *_shape_flags(args)]
-    environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
+def _child_timing(args, extra=(), environment=None):
+    """This benchmark's TF timing in a child process (settings read at start-up); its JSON."""
+    command = [sys.executable, os.path.abspath(__file__), "--json_only", *_shape_flags(args), *extra]
+    environment = {**os.environ, **(environment or {})}
     output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def _without_onednn(args):
+    """The TF timing with oneDNN off (the env var is read at import)."""
+    return _child_timing(args, environment={"TF_ENABLE_ONEDNN_OPTS": "0"})
 
 
 def _torch_step(args):

@@ -5,6 +5,8 @@
     python benchmarks/reproduce.py --preset bits --workdir runs/reproduce_core       # + W6A6, W5A5
     python benchmarks/reproduce.py --preset standard                                 # issue 5's grid, ~7-8 h
     python benchmarks/reproduce.py --preset full --teacher mobilenetv2=path/teacher.keras
+    python benchmarks/reproduce.py --preset deterministic --shard 0/2 &  # issue 24's re-run: one process
+    python benchmarks/reproduce.py --preset deterministic --shard 1/2    # per core (each runs on one thread)
     python benchmarks/reproduce.py --preset core --search resnet20=runs/search_dir   # reuse a finished search
     python benchmarks/reproduce.py --preset core --render_only                       # tables + plots only
 
@@ -14,7 +16,9 @@ once per teacher, then compress.py once per cell in <workdir>/runs/<cell_id>/. A
 finished cell writes <workdir>/cells/<cell_id>.json (atomically, with its teacher's
 sha256) and is skipped on the next run unless it names another teacher; a killed one
 is re-run in the same directory, where the tool resumes from its checkpoint. A failed cell is reported and the others go on (exit status 1).
-Then benchmarks/reproduce_render.py writes the tables and the plots: into
+Every stage runs deterministically (``--config.deterministic=True``: one thread, the same
+numbers for the same cell on the same CPU kind); ``--shard i/n`` runs every n-th cell from i,
+so n harness processes on n cores share one grid. Then benchmarks/reproduce_render.py writes the tables and the plots: into
 BENCHMARKS.md and benchmarks/results/ for core and full, into <workdir>/REPRODUCE.md
 for smoke. ``--teacher PATH`` replaces the preset's first teacher, ``--teacher
 NAME=PATH`` the one named (repeatable). ``--search NAME=DIR`` reuses a finished
@@ -61,6 +65,7 @@ flags.DEFINE_multi_string("teacher", [], "PATH or NAME=PATH (repeatable).")
 flags.DEFINE_multi_string("search", [], "NAME=DIR of a finished search (repeatable).")
 flags.DEFINE_bool("render_only", False, "Only render the tables and plots.")
 flags.DEFINE_bool("no_archive", False, "Ignore the preset's archive in the repository.")
+flags.DEFINE_string("shard", "0/1", "i/n: run only cells i, i+n, ... so that n processes share a grid (one per core).")
 
 
 def _named(preset, flag, value):
@@ -143,9 +148,11 @@ def run_tool(tool, args, log_path):
 
 
 def _config_args(spec, extra=()):
+    """The tool's config flags; every stage runs deterministically (autorecon_tf/determinism.py)."""
     name, preset, overrides = spec
     args = [f"--config={os.path.join(CONFIGS, name)}:{preset}"]
-    return args + [f"--config.{key}={value}" for key, value in [*overrides.items(), *extra]]
+    settings = [*overrides.items(), *extra, ("deterministic", True)]
+    return args + [f"--config.{key}={value}" for key, value in settings]
 
 
 def _load_config(spec):
@@ -317,9 +324,12 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
         "generator": cell.generator,
         "seed": cell.seed,
         "scale": cell.scale,
+        "series": cell.series,
         "teacher_top1": metrics["teacher_top1"],
         "student_top1": metrics["student_top1"],
         "student_top5": metrics["student_top5"],
+        "student_weights_sha256": metrics.get("student_weights_sha256"),
+        "determinism": metrics.get("determinism"),
         "top1_drop": metrics["top1_drop"],
         "data_free": metrics["data_free"],
         "wall_time_seconds": metrics["wall_time_seconds"],  # all invocations of the tool, resumes included
@@ -338,8 +348,19 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
     return True
 
 
-def run_grid(preset, teachers, workdir, searches=None, archive=None):
-    """Runs every unfinished stage and cell; returns the number of failures.
+def parse_shard(value):
+    """``"i/n"`` -> (i, n), or a HarnessError naming the flag."""
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if not 0 <= index < count:
+        raise HarnessError(f"--shard {value!r} must be i/n with 0 <= i < n, e.g. 0/2 and 1/2 for two processes")
+    return index, count
+
+
+def run_grid(preset, teachers, workdir, searches=None, archive=None, shard=(0, 1)):
+    """Runs every unfinished stage and cell (of ``shard``: (i, n) = every n-th cell from i); returns the failures.
 
     With ``archive``, every finished stage and cell is also saved there at once.
     """
@@ -362,6 +383,8 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None):
         failures += genotypes[name] is None
         save()
     for index, cell in enumerate(preset.cells, 1):
+        if (index - 1) % shard[1] != shard[0]:
+            continue
         label = f"[cell {index}/{len(preset.cells)}] {cell.cell_id}"
         record_path = os.path.join(workdir, "cells", f"{cell.cell_id}.json")
         if os.path.exists(record_path):
@@ -397,6 +420,7 @@ def main(argv):
         archive = os.path.join(REPO, preset.archive) if preset.archive and not args.no_archive else None
         teachers = {} if args.render_only else teacher_overrides(preset, args.teacher, archive)
         searches = search_overrides(preset, args.search, teachers)
+        shard = parse_shard(args.shard)
     except HarnessError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
@@ -404,7 +428,7 @@ def main(argv):
     if archive:
         print(f"[archive] {archiving.restore(archive, workdir)} record(s) restored from {archive}", flush=True)
     started = time.time()
-    failures = 0 if args.render_only else run_grid(preset, teachers, workdir, searches, archive)
+    failures = 0 if args.render_only else run_grid(preset, teachers, workdir, searches, archive, shard)
     import reproduce_render
 
     markdown = reproduce_render.render(preset, workdir)

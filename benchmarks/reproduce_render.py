@@ -36,9 +36,68 @@ def _read(path):
         return json.load(handle)
 
 
+REPEAT = "repeat"  # a series ending so re-runs an earlier cell's exact command: kept out of the means
+
+
 def load_cells(preset, workdir):
     paths = [os.path.join(workdir, "cells", f"{cell.cell_id}.json") for cell in preset.cells]
     return [_read(path) for path in paths if os.path.exists(path)]
+
+
+def _earlier(workdir, cell):
+    """The record of ``cell``'s command before its series (None if absent)."""
+    path = os.path.join(workdir, "cells", f"{cell['cell_id'].removesuffix('_' + cell['series'])}.json")
+    return _read(path) if os.path.exists(path) else None
+
+
+def _by_seed(cells):
+    return " / ".join(f"{100 * cell['student_top1']:.2f}" for cell in sorted(cells, key=lambda cell: cell["seed"]))
+
+
+def series_rows(cells, workdir):
+    """Each re-run series beside the earlier records of the same cells: per-seed values, mean ± std."""
+    rows = []
+    rerun = [cell for cell in cells if cell.get("series") and not cell["series"].endswith(REPEAT)]
+    order = {name: index for index, name in enumerate(grid.GENERATORS + grid.BASELINES)}
+    keyed = _groups(rerun, lambda cell: (cell["series"], cell["bits"], cell["generator"]))
+    ordered = sorted(keyed.items(), key=lambda item: (item[0][0], -item[1][0]["weight_bits"], order[item[0][2]]))
+    for (series, bits, method), members in ordered:
+        earlier = [record for record in (_earlier(workdir, cell) for cell in members) if record]
+        rows.append(
+            {
+                "series": series,
+                "bits": bits,
+                "method": method,
+                "seeds": len(members),
+                "earlier, by seed": _by_seed(earlier),
+                "earlier mean ± std": _accuracy([cell["student_top1"] for cell in earlier]) if earlier else "",
+                "re-run, by seed": _by_seed(members),
+                "re-run mean ± std": _accuracy([cell["student_top1"] for cell in members]),
+            }
+        )
+    return rows
+
+
+def repeat_rows(cells, workdir):
+    """Each repeated command beside its first run: top-1 and whether the student weights are identical."""
+    rows = []
+    for cell in (cell for cell in cells if cell.get("series", "").endswith(REPEAT)):
+        first = _earlier(workdir, {**cell, "series": REPEAT})
+        if first is None:
+            continue
+        same = cell.get("student_weights_sha256") and cell["student_weights_sha256"] == first.get(
+            "student_weights_sha256"
+        )
+        rows.append(
+            {
+                "cell": first["cell_id"],
+                "first run top-1 %": f"{100 * first['student_top1']:.2f}",
+                "same command again %": f"{100 * cell['student_top1']:.2f}",
+                "student weights": "identical (sha256)" if same else "differ",
+                "CPU": (cell.get("determinism") or {}).get("cpu", ""),
+            }
+        )
+    return rows
 
 
 def load_stages(workdir):
@@ -311,7 +370,8 @@ def make_plots(preset, workdir, cells, stages):
 
 def render(preset, workdir):
     """Writes the plots and the markdown blocks; returns the markdown file's path."""
-    cells, stages = load_cells(preset, workdir), load_stages(workdir)
+    everything, stages = load_cells(preset, workdir), load_stages(workdir)
+    cells = [cell for cell in everything if not cell.get("series", "").endswith(REPEAT)]
     plots = make_plots(preset, workdir, cells, stages)
     name = f"reproduce_{preset.name}"
     if preset.publish:
@@ -350,6 +410,12 @@ def render(preset, workdir):
             markdown=markdown,
             results=results,
         )
+    for suffix, rows, text in (
+        ("series", series_rows(cells, workdir), "Re-runs beside the earlier records of the same cells (top-1 %)."),
+        ("repeat", repeat_rows(everything, workdir), "The same command run twice (issue 24)."),
+    ):
+        if rows:
+            report.record(f"{name}_{suffix}", rows, list(rows[0]), text, markdown=markdown, results=results)
     cost_columns = ["stage", "teacher", "runs", "wall time (min)", "generated images", "images/s", "peak RSS (MiB)"]
     cost_notes = (
         "Compression rows: median over the runs (robust to a run that was paused or shared the CPU) of the"

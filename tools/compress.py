@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from autorecon_tf import cli  # noqa: E402
+from autorecon_tf import cli, determinism  # noqa: E402
 from autorecon_tf.distribute import define_flags, make_strategy, split_cpu  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.pipelines.compress import METHODS, run_compression  # noqa: E402
@@ -54,6 +54,7 @@ def main(argv):
     teacher_path = _TEACHER.value or config.get("teacher")
     cli.require_file(teacher_path, "--teacher", "train one with tools/train_teacher.py or pass --teacher")
     split_cpu(_CPU_DEVICES.value)
+    determinism.configure(_SEED.value, config.deterministic)  # before the teacher starts TensorFlow
     strategy = make_strategy(_STRATEGY.value)
     from autorecon_tf.teachers.loader import load_teacher
 

@@ -147,6 +147,10 @@ def main(argv):
     del argv
     workdir = _WORKDIR.value
     os.makedirs(workdir, exist_ok=True)
+    from autorecon_tf import determinism
+
+    # Before any stage starts TensorFlow: a stage that is skipped must not leave ops running concurrently.
+    determinism.configure(0, _config("compress").deterministic)
     teacher_path, record = teacher_stage(workdir)
     genotype_path = search_stage(workdir, teacher_path)
     compress_dir, metrics = compress_stage(workdir, teacher_path, genotype_path, _BITS.value)

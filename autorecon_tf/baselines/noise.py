@@ -5,14 +5,12 @@ real images have zero mean and unit variance per channel.
 """
 
 from autorecon_tf.compat import tf
+from autorecon_tf.determinism import indexed_dataset, step_seed
 
 
-def noise_dataset(image_shape, batch_size, seed=0):
-    """Endless batches of N(0, 1) images of ``image_shape`` (labels come from the teacher)."""
+def noise_dataset(image_shape, batch_size, seed=0, start_step=0):
+    """Endless batches of N(0, 1) images of ``image_shape``; batch k depends on ``(seed, k)`` only."""
     shape = [batch_size, *image_shape]
-
-    def sample(step_seed):
-        return tf.random.stateless_normal(shape, seed=step_seed)
-
-    dataset = tf.data.Dataset.random(seed=seed).batch(2)
-    return dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return indexed_dataset(
+        lambda step: tf.random.stateless_normal(shape, seed=step_seed(seed, "images", step)), start_step
+    )

@@ -10,10 +10,13 @@ no augmentation when the record does not say).
 from autorecon_tf.data import pipeline
 
 
-def real_dataset(data, preprocessing, batch_size, seed=0, teacher_config=None):
-    """Endless shuffled ``(images, labels)`` batches of ``data``'s training split, augmented like the teacher."""
+def real_dataset(data, preprocessing, batch_size, seed=0, teacher_config=None, start_step=0):
+    """Endless shuffled ``(images, labels)`` batches of ``data``'s training split, augmented like the teacher.
+
+    Batch k depends on ``(seed, k)`` only (:func:`~autorecon_tf.data.pipeline.train_dataset`).
+    """
     teacher_config = teacher_config or {}
-    dataset = pipeline.train_dataset(
+    return pipeline.train_dataset(
         data.x_train,
         data.y_train,
         preprocessing,
@@ -22,5 +25,5 @@ def real_dataset(data, preprocessing, batch_size, seed=0, teacher_config=None):
         crop_padding=int(teacher_config.get("crop_padding", 0)),
         flip=bool(teacher_config.get("flip", False)),
         seed=seed,
+        start_step=start_step,
     )
-    return dataset.repeat()

@@ -11,6 +11,7 @@ ZeroQ's own recipe: 500 Adam steps at learning rate 0.5.
 import numpy as np
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.determinism import indexed_dataset, shuffled_indices
 from autorecon_tf.errors import UserError
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 
@@ -50,7 +51,9 @@ def distill_images(teacher, num_images, batch_size=128, steps=500, learning_rate
     return np.concatenate(batches, axis=0)
 
 
-def image_dataset(images, batch_size, seed=0):
-    """Endless shuffled batches of the distilled ``images``."""
-    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return dataset.repeat().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+def image_dataset(images, batch_size, seed=0, start_step=0):
+    """Endless shuffled batches of the distilled ``images`` (each pass a new order); batch k depends on (seed, k)."""
+    images = tf.constant(images)
+    size = int(images.shape[0])
+    batch_size = min(int(batch_size), size)
+    return indexed_dataset(lambda step: tf.gather(images, shuffled_indices(size, batch_size, seed, step)), start_step)

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from autorecon_tf.compat import tf
+from autorecon_tf.determinism import indexed_dataset, shuffled_indices, step_seed
 from autorecon_tf.errors import UserError
 
 
@@ -73,30 +74,39 @@ def split_validation(x, y, size, seed=0):
     return (x[train], y[train]), (x[val], y[val])
 
 
-def _augment(images, pad, flip):
-    """Random crop after ``pad`` pixels of zero padding, and an optional horizontal flip."""
+def _augment(images, pad, flip, seed):
+    """A crop after ``pad`` pixels of zero padding (one offset per batch) and per-image horizontal flips."""
     shape = tf.shape(images)
     height, width = images.shape[1], images.shape[2]
     if pad:
         padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-        images = tf.image.random_crop(padded, tf.stack([shape[0], height, width, shape[3]]))
+        crop_seed = tf.random.experimental.stateless_fold_in(seed, 0)
+        images = tf.image.stateless_random_crop(padded, tf.stack([shape[0], height, width, shape[3]]), crop_seed)
     if flip:
-        images = tf.image.random_flip_left_right(images)
+        images = tf.image.stateless_random_flip_left_right(images, tf.random.experimental.stateless_fold_in(seed, 1))
     return images
 
 
-def train_dataset(x, y, preprocessing, batch_size, augment=True, crop_padding=4, flip=True, seed=0):
-    """Shuffled, augmented, batched (images, labels) for teacher training."""
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+def train_dataset(x, y, preprocessing, batch_size, augment=True, crop_padding=4, flip=True, seed=0, start_step=0):
+    """Endless shuffled, augmented ``(images, labels)`` batches; batch k depends on ``(seed, k)`` only.
 
-    def transform(images, labels):
-        images = preprocessing(images)
+    Each pass over ``x`` is a new seeded permutation and every image is seen once per
+    pass (:func:`~autorecon_tf.determinism.shuffled_indices`); ``start_step`` is where a
+    resumed run starts.
+    """
+    images, labels = tf.constant(x), tf.constant(y)
+    size = len(x)
+    if not 1 <= batch_size <= size:
+        raise UserError(f"batch size {batch_size} must be in [1, {size}] (the training images)")
+
+    def batch(step):
+        indices = shuffled_indices(size, batch_size, seed, step)
+        batch_images = preprocessing(tf.gather(images, indices))
         if augment:
-            images = _augment(images, crop_padding, flip)
-        return images, labels
+            batch_images = _augment(batch_images, crop_padding, flip, step_seed(seed, "augment", step))
+        return batch_images, tf.gather(labels, indices)
 
-    return dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return indexed_dataset(batch, start_step)
 
 
 def eval_dataset(x, y, preprocessing, batch_size=256):

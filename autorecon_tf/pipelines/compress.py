@@ -32,6 +32,7 @@ import time
 
 from absl import logging
 
+from autorecon_tf import determinism
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.data.datasets import load_dataset
@@ -123,8 +124,8 @@ class CompressJob:
         return int(self.epochs_done.numpy())
 
     def dataset(self, start_epoch, images):
-        """The batches of the run, with a seed that differs per (re)start so resumed runs see new noise."""
-        return self.row.dataset(self, self.seed * 100_003 + start_epoch, images)
+        """The batches of the run from ``start_epoch`` on: those an uninterrupted run sees there."""
+        return self.row.dataset(self, self.seed, start_epoch * int(self.config.steps_per_epoch), images)
 
 
 # --- Fit. -------------------------------------------------------------------------------------------------------------
@@ -199,6 +200,7 @@ def make_metrics(job, settings, data, results, progress, wall_seconds, replicas)
         "teacher_top5": teacher["top5"],
         "student_top1": student["top1"],
         "student_top5": student["top5"],
+        "student_weights_sha256": determinism.weights_digest(job.student),
         "top1_drop": teacher["top1"] - student["top1"],
         "test_examples": student["examples"],
         "budget": budget,
@@ -212,6 +214,7 @@ def make_metrics(job, settings, data, results, progress, wall_seconds, replicas)
         "replicas": int(replicas),
         "config": job.config.to_dict(),
         "versions": records.package_versions(),
+        "determinism": determinism.run_facts(),
     }
 
 
@@ -226,7 +229,7 @@ def run_compression(
     os.makedirs(workdir, exist_ok=True)
     settings = _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path)
     records.check_settings(workdir, {**settings, "config": config.to_dict()})
-    keras.utils.set_random_seed(int(seed))
+    determinism.configure(seed, config.deterministic)
     data = _load_real(teacher, config)
     with strategy.scope():
         job = CompressJob(method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path)

@@ -71,23 +71,23 @@ def _distill_trainer(job, student_optimizer):
     return trainer
 
 
-def _latent_batches(job, seed, images):
+def _latent_batches(job, seed, start_step, images):
     latent_dim = int(job.generator.inputs[0].shape[-1])
-    return latent_dataset(int(job.config.batch_size), latent_dim, job.teacher.num_classes, seed)
+    return latent_dataset(int(job.config.batch_size), latent_dim, job.teacher.num_classes, seed, start_step)
 
 
-def _noise_batches(job, seed, images):
-    return baselines.noise_dataset(job.teacher.input_shape, int(job.config.batch_size), seed)
+def _noise_batches(job, seed, start_step, images):
+    return baselines.noise_dataset(job.teacher.input_shape, int(job.config.batch_size), seed, start_step)
 
 
-def _distilled_batches(job, seed, images):
-    return baselines.image_dataset(images, int(job.config.batch_size), seed)
+def _distilled_batches(job, seed, start_step, images):
+    return baselines.image_dataset(images, int(job.config.batch_size), seed, start_step)
 
 
-def _real_batches(job, seed, data):
+def _real_batches(job, seed, start_step, data):
     teacher = job.teacher
     return baselines.real_dataset(
-        data, teacher.preprocessing, int(job.config.batch_size), seed, teacher.info.get("config")
+        data, teacher.preprocessing, int(job.config.batch_size), seed, teacher.info.get("config"), start_step
     )
 
 
@@ -137,7 +137,8 @@ class Method:
 
     Attributes:
         trainer: ``(job, student_optimizer) -> compiled trainer``.
-        dataset: ``(job, seed, images) -> tf.data.Dataset`` of the batches the student sees.
+        dataset: ``(job, seed, start_step, images) -> tf.data.Dataset`` of the batches the student sees,
+            batch k a function of (seed, k) alone.
         build_generator: ``(config, teacher, genotype_path) -> generator``; None for the baselines.
         images: ``(job, real data, log) -> images`` that ``dataset`` draws from (distilled or real), or None.
         data_free: False if the method trains on real images.

@@ -25,6 +25,7 @@ import time
 
 from absl import logging
 
+from autorecon_tf import determinism
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.distribute import make_strategy
 from autorecon_tf.errors import UserError
@@ -57,7 +58,7 @@ def run_search(config, workdir, teacher_path=None, strategy="default"):
     if not teacher_path:
         raise UserError("no teacher given: pass --teacher or set config.teacher")
     os.makedirs(workdir, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
+    determinism.configure(config.seed, config.deterministic)
     strategy = make_strategy(strategy)
     with strategy.scope():
         job = build(config, teacher_path, workdir)
@@ -105,6 +106,7 @@ def build_search(config, teacher):
         temperature_schedule=schedule,
         outputs_probabilities=teacher.outputs_probabilities,
         arch_weight_decay=config.optimizer.arch_weight_decay,
+        seed=config.seed,
     )
     optimizer = config.optimizer
     # Legacy Adam: one fused update op per variable, which traces several times faster
@@ -186,6 +188,7 @@ def write_results(supernet, config, teacher_path, workdir, history_path):
         "temperature": config.temperature.to_dict(),
         "final_entropy": history[-1]["entropy"] if history else None,
         "final_logs": history[-1]["logs"] if history else {},
+        "determinism": determinism.run_facts(),
     }
     genotype = supernet.derive_genotype(metadata)
     genotype.save(os.path.join(workdir, GENOTYPE_FILE))

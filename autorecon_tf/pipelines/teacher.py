@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from autorecon_tf import determinism
 from autorecon_tf.compat import keras
 from autorecon_tf.data import pipeline
 from autorecon_tf.data.datasets import load_dataset
@@ -62,7 +63,7 @@ def train_teacher(config, workdir):
     """Trains (or resumes) a teacher as described by ``config``; returns the teacher record."""
     check_config(config)
     os.makedirs(workdir, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
+    determinism.configure(config.seed, config.deterministic)
     job = build(config)
     progress = ProgressRecorder(os.path.join(workdir, records.PROGRESS_FILE), job.images_per_epoch)
     fit(job, config, workdir, progress)
@@ -159,7 +160,14 @@ def fit(job, config, workdir, progress):
         flush=True,
     )
     if config.epochs:
-        job.model.fit(train, epochs=config.epochs, validation_data=validation, callbacks=callbacks, verbose=0)
+        job.model.fit(
+            train,
+            epochs=config.epochs,
+            steps_per_epoch=job.steps_per_epoch,
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=0,
+        )
 
 
 def recalibrate(job, config):
@@ -216,6 +224,7 @@ def make_record(job, config, progress, recalibration):
         "bn_recalibration": recalibration,
         "config": config_dict(config),
         "versions": package_versions(),
+        "determinism": determinism.run_facts(),
     }
 
 

@@ -89,15 +89,21 @@ class GeneratorSupernet(keras.Model):
         arch = {variable.ref() for variable in self.alphas}
         return [variable for variable in self.trainable_variables if variable.ref() not in arch]
 
-    def sample_edge_weights(self, temperature):
-        """One Gumbel-softmax sample m per edge (Eq. 7)."""
-        return [gumbel_softmax(alpha, temperature, self.gumbel_form, self.hard) for alpha in self.alphas]
+    def sample_edge_weights(self, temperature, seed=None):
+        """One Gumbel-softmax sample m per edge (Eq. 7); edge i draws with ``fold_in(seed, i)`` if seeded."""
+        seeds = [
+            None if seed is None else tf.random.experimental.stateless_fold_in(seed, i) for i in range(len(self.alphas))
+        ]
+        return [
+            gumbel_softmax(alpha, temperature, self.gumbel_form, self.hard, edge_seed)
+            for alpha, edge_seed in zip(self.alphas, seeds)
+        ]
 
-    def call(self, inputs, training=None, temperature=1.0):
+    def call(self, inputs, training=None, temperature=1.0, seed=None):
         noise, labels = inputs
         features = self.embedding(labels) * noise
         features = self.stem_bn(self.reshape(self.dense(features)), training=training)
-        edge_weights = self.sample_edge_weights(temperature)
+        edge_weights = self.sample_edge_weights(temperature, seed)
         previous, first = {}, features
         for block in range(1, NUM_BLOCKS + 1):
             nodes = {1: first}

@@ -9,6 +9,10 @@ Two forms are offered:
 - ``"log"`` (the usual Gumbel-softmax of Jang et al. and FBNet): the noise is
   added to log p = log_softmax(alpha); hard samples follow p itself.
 
+A ``seed`` (an int ``[2]`` stateless seed, :func:`autorecon_tf.determinism.step_seed`)
+makes a sample a function of the seed alone, so a search is reproducible and
+resumes exactly; without one the draw is stateful.
+
 ``hard=True`` returns one-hot samples in the forward pass with the gradient of
 the soft sample (straight-through estimator).
 """
@@ -23,8 +27,11 @@ SCHEDULES = ("constant", "exponential", "linear")
 
 
 def gumbel_noise(shape, seed=None):
-    """Standard Gumbel(0, 1) samples, -log(-log(U))."""
-    uniform = tf.random.uniform(shape, minval=1e-10, maxval=1.0, seed=seed)
+    """Standard Gumbel(0, 1) samples, -log(-log(U)); stateless when ``seed`` is an int ``[2]`` tensor."""
+    if seed is None:
+        uniform = tf.random.uniform(shape, minval=1e-10, maxval=1.0)
+    else:
+        uniform = tf.random.stateless_uniform(shape, seed, minval=1e-10, maxval=1.0)
     return -tf.math.log(-tf.math.log(uniform))
 
 

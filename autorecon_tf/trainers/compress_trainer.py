@@ -17,22 +17,27 @@ The data source is :func:`latent_dataset`, so ``model.fit`` drives the loop.
 """
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.determinism import indexed_dataset, step_seed
 from autorecon_tf.distribute import replica_scale
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 from autorecon_tf.losses.reconstruction import reconstruction_loss
 from autorecon_tf.trainers.distill_trainer import DistillTrainer
 
 
-def latent_dataset(batch_size, latent_dim, num_classes, seed=0):
-    """Endless batches of ``(z ~ N(0, I), y ~ U{0..num_classes-1})``, reproducible from ``seed``."""
+def latent_dataset(batch_size, latent_dim, num_classes, seed=0, start_step=0):
+    """Endless batches of ``(z ~ N(0, I), y ~ U{0..num_classes-1})``; batch k depends on ``(seed, k)`` only.
 
-    def sample(seeds):
-        z = tf.random.stateless_normal([batch_size, latent_dim], seed=seeds[0])
-        labels = tf.random.stateless_uniform([batch_size], seed=seeds[1], maxval=num_classes, dtype=tf.int32)
+    ``start_step`` is the first k, so a resumed run sees the batches the uninterrupted one would have seen.
+    """
+
+    def sample(step):
+        z = tf.random.stateless_normal([batch_size, latent_dim], seed=step_seed(seed, "latent", step))
+        labels = tf.random.stateless_uniform(
+            [batch_size], seed=step_seed(seed, "labels", step), maxval=num_classes, dtype=tf.int32
+        )
         return z, labels
 
-    dataset = tf.data.Dataset.random(seed=seed).batch(2).batch(2)
-    return dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return indexed_dataset(sample, start_step)
 
 
 class CompressTrainer(DistillTrainer):
@@ -52,7 +57,7 @@ class CompressTrainer(DistillTrainer):
         trainer.warmup = True
         trainer.fit(latent_dataset(128, 100, 10), epochs=4, steps_per_epoch=200)
         trainer.warmup = False
-        trainer.fit(latent_dataset(128, 100, 10, seed=1), epochs=400, initial_epoch=4, steps_per_epoch=200)
+        trainer.fit(latent_dataset(128, 100, 10, start_step=800), epochs=400, initial_epoch=4, steps_per_epoch=200)
     """
 
     def __init__(self, generator, teacher, student, bns_weight=0.1, **kwargs):

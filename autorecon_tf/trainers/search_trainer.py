@@ -17,6 +17,7 @@ with the optimizer from a checkpoint.
 """
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.determinism import indexed_dataset, step_seed
 from autorecon_tf.distribute import replica_scale
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 from autorecon_tf.losses.reconstruction import reconstruction_loss
@@ -34,15 +35,22 @@ def search_noise_dataset(batch_size, latent_dim, num_classes, weight_steps=1, ar
     """
 
     def sample(step):
-        seeds = [tf.stack([tf.cast(seed * 4 + k, tf.int64), step]) for k in range(4)]
         return {
-            "train_z": tf.random.stateless_normal([batch_size, weight_steps, latent_dim], seed=seeds[0]),
-            "train_y": tf.random.stateless_uniform([batch_size, weight_steps], seeds[1], 0, num_classes, tf.int32),
-            "val_z": tf.random.stateless_normal([batch_size, arch_steps, latent_dim], seed=seeds[2]),
-            "val_y": tf.random.stateless_uniform([batch_size, arch_steps], seeds[3], 0, num_classes, tf.int32),
+            "train_z": tf.random.stateless_normal(
+                [batch_size, weight_steps, latent_dim], seed=step_seed(seed, "latent", 2 * step)
+            ),
+            "train_y": tf.random.stateless_uniform(
+                [batch_size, weight_steps], step_seed(seed, "labels", 2 * step), 0, num_classes, tf.int32
+            ),
+            "val_z": tf.random.stateless_normal(
+                [batch_size, arch_steps, latent_dim], seed=step_seed(seed, "latent", 2 * step + 1)
+            ),
+            "val_y": tf.random.stateless_uniform(
+                [batch_size, arch_steps], step_seed(seed, "labels", 2 * step + 1), 0, num_classes, tf.int32
+            ),
         }
 
-    dataset = tf.data.Dataset.counter(start=start_step, dtype=tf.int64).map(sample)
+    dataset = indexed_dataset(sample, start_step)
     return dataset.unbatch().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -58,6 +66,8 @@ class SearchTrainer(keras.Model):
         temperature_schedule: tau per search step (default: constant 1).
         outputs_probabilities: True if the teacher ends with softmax.
         arch_weight_decay: L2 on alpha in the architecture loss, PyTorch-Adam style (DARTS: 1e-3).
+        seed: the Gumbel samples' seed; the sample of a step is a function of it and the
+            optimizer's step counter, so a search is reproducible and resumes exactly.
 
     Example:
         trainer = SearchTrainer(supernet, teacher.model)
@@ -77,6 +87,7 @@ class SearchTrainer(keras.Model):
         temperature_schedule=None,
         outputs_probabilities=False,
         arch_weight_decay=0.0,
+        seed=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,6 +100,7 @@ class SearchTrainer(keras.Model):
         self.temperature_schedule = temperature_schedule or TemperatureSchedule(1.0, 1.0, kind="constant")
         self.outputs_probabilities = bool(outputs_probabilities)
         self.arch_weight_decay = float(arch_weight_decay)
+        self.seed = int(seed)
         self.train_architecture = True
         names = ("ce", "bns", "reconstruction", "arch_reconstruction", "alpha_entropy", "temperature")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -111,14 +123,15 @@ class SearchTrainer(keras.Model):
         """Completed train_steps so far (from the checkpointed weight optimizer)."""
         return self.weight_optimizer.iterations // self.weight_steps
 
-    def _loss(self, noise, labels, temperature):
-        images = self.supernet([noise, labels], training=True, temperature=temperature)
+    def _loss(self, noise, labels, temperature, seed):
+        images = self.supernet([noise, labels], training=True, temperature=temperature, seed=seed)
         return reconstruction_loss(self.teacher_stats, images, labels, self.bns_weight, self.outputs_probabilities)
 
     def weight_step(self, noise, labels, temperature):
         """One step of the supernet weights W_g on L_r; alpha is not touched."""
         with tf.GradientTape() as tape:
-            total, ce, bns, _ = self._loss(noise, labels, temperature)
+            seed = step_seed(self.seed, "gumbel_weights", self.weight_optimizer.iterations)
+            total, ce, bns, _ = self._loss(noise, labels, temperature, seed)
             scaled = replica_scale(total)
         variables = self.supernet.weight_variables
         gradients = tape.gradient(scaled, variables)
@@ -132,7 +145,8 @@ class SearchTrainer(keras.Model):
         forward pass; the search never reads them: it always normalises with batch statistics.)
         """
         with tf.GradientTape() as tape:
-            total, _, _, _ = self._loss(noise, labels, temperature)
+            seed = step_seed(self.seed, "gumbel_arch", self.arch_optimizer.iterations)
+            total, _, _, _ = self._loss(noise, labels, temperature, seed)
             decay = tf.add_n([tf.reduce_sum(tf.square(alpha)) for alpha in self.supernet.arch_variables])
             scaled = replica_scale(total + 0.5 * self.arch_weight_decay * decay)
         variables = self.supernet.arch_variables
