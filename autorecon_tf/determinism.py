@@ -48,7 +48,11 @@ def configure(seed, deterministic):
       calls it depends on timing, so the summation order changes.
 
     One thread keeps oneDNN's kernels (turning oneDNN off instead was slower still). It
-    costs about 2.4x a step on 2 cores; a grid can run one cell per core. The thread
+    costs about 2.4x a step on 2 cores; a grid can run one cell per core.
+
+    Not yet enough at full scale: a standard-size compress run still differs in the last
+    bits after its warm-up, now and then (a third source, not found in session 12; the
+    tiny tests repeat themselves). The thread
     counts can only be set before TensorFlow runs its first op, so tools call this
     before they load a model; later (a notebook that already ran TensorFlow) a warning
     says so and :func:`run_facts` records ``"deterministic": false``.

@@ -62,8 +62,8 @@ def test_a_killed_and_resumed_compress_ends_with_the_uninterrupted_student(teach
     assert resumed["student_weights_sha256"] == first_compress["student_weights_sha256"]
 
 
-# Every method of METHODS twice, in one fresh process (determinism set before TensorFlow starts):
-# run_compression, the tools' Python API. Prints {method: [(digest, top-1), (digest, top-1)]}.
+# Every image source but gdfq's (the tool tests above) twice, in one fresh process (determinism set before
+# TensorFlow starts): run_compression, the tools' Python API. Prints {method: [[digest, top-1], ...]}.
 _EVERY_METHOD_TWICE = """
 import json, sys
 from autorecon_tf import determinism
@@ -79,7 +79,7 @@ teacher_path, directory = sys.argv[1], sys.argv[2]
 genotype = directory + "/genotype.json"
 random_genotype((8, 8, 1), 10, latent_dim=8).save(genotype)
 runs = {}
-for method in METHODS:
+for method in [name for name in METHODS if name != "gdfq"]:
     for attempt in (0, 1):
         metrics = run_compression(method, tiny_config(deterministic=True), load_teacher(teacher_path), 4, 4, 0,
                                   f"{directory}/{method}_{attempt}", tf.distribute.get_strategy(), genotype,
@@ -105,13 +105,13 @@ def test_every_method_twice_gives_the_same_student(teacher_path, tmp_path):
     runs = json.loads(result.stdout.strip().splitlines()[-1])
     from autorecon_tf.pipelines.methods import METHODS
 
-    assert set(runs) == set(METHODS)
+    assert set(runs) == set(METHODS) - {"gdfq"}
     for method, (first, second) in runs.items():
         assert first == second, method
 
 
 def _search(teacher, workdir, *extra):
-    args = (f"--config={SEARCH_CONFIG}:graph", f"--teacher={teacher}", f"--workdir={workdir}", DETERMINISTIC, *extra)
+    args = (f"--config={SEARCH_CONFIG}", f"--teacher={teacher}", f"--workdir={workdir}", DETERMINISTIC, *extra)
     return args, run_tool("search", *args)
 
 
@@ -140,7 +140,7 @@ def test_search_twice_and_resumed_gives_the_same_genotype_and_alpha_history(sear
     assert runs[0][0]["metadata"]["determinism"]["deterministic"] is True
 
     workdir = str(tmp_path / "resumed")
-    args = (f"--config={SEARCH_CONFIG}:graph", f"--teacher={search_teacher}", f"--workdir={workdir}", DETERMINISTIC)
+    args = (f"--config={SEARCH_CONFIG}", f"--teacher={search_teacher}", f"--workdir={workdir}", DETERMINISTIC)
     status = kill_at_first_checkpoint([PYTHON, os.path.join(REPO, "tools", "search.py"), *args], workdir)
     assert status == -signal.SIGKILL, "the search ended before its first checkpoint: nothing was killed"
     _, result = _search(search_teacher, workdir)
