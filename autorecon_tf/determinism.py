@@ -50,15 +50,19 @@ def configure(seed, deterministic):
     One thread keeps oneDNN's kernels (turning oneDNN off instead was slower still). It
     costs about 2.4x a step on 2 cores; a grid can run one cell per core.
 
-    Not yet enough at full scale: a standard-size compress run still differs in the last
-    bits after its warm-up, now and then (a third source, not found in session 12; the
-    tiny tests repeat themselves). The thread
+    A third source: Grappler's memory optimizer rewrites large ``AddN`` sums (gradient
+    aggregation) into ``AccumulateNV2``, a temporary variable that adds its inputs in the
+    order they arrive. With it on, a probe of 2 + 2 compress iterations repeated three
+    times gave two different weights; with it off, three equal ones. So
+    ``deterministic=True`` turns it off too (the switch is not public: the context's base
+    ``ConfigProto``). The thread
     counts can only be set before TensorFlow runs its first op, so tools call this
     before they load a model; later (a notebook that already ran TensorFlow) a warning
     says so and :func:`run_facts` records ``"deterministic": false``.
     """
     if deterministic:
         _one_thread()
+        _no_accumulate_rewrite()
         tf.config.experimental.enable_op_determinism()
     else:
         from tensorflow.python.framework import config as tf_config  # the off switch is not public
@@ -86,11 +90,34 @@ def _one_thread():
         )
 
 
+def _rewrite_options():
+    from tensorflow.python.eager import context
+
+    return context.context().config.graph_options.rewrite_options
+
+
+def _no_accumulate_rewrite():
+    """Grappler's memory optimizer off (it turns AddN into the arrival-ordered AccumulateNV2)."""
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context
+
+    handle = context.context()
+    if handle._context_handle is not None:  # started: too late, as for the threads (warned there)
+        return
+    base = config_pb2.ConfigProto()
+    if handle._config is not None:
+        base.CopyFrom(handle._config)
+    base.graph_options.rewrite_options.memory_optimization = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+    handle._config = base
+
+
 def is_deterministic():
-    """True when op determinism is on and TensorFlow runs one op at a time on one thread."""
+    """True when op determinism is on, TensorFlow runs one op at a time on one thread, and AddN stays AddN."""
+    from tensorflow.core.protobuf import rewriter_config_pb2
     from tensorflow.python.framework import config as tf_config
 
-    return bool(tf_config.is_op_determinism_enabled()) and _threads() == (1, 1)
+    memory_optimizer_off = _rewrite_options().memory_optimization == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+    return bool(tf_config.is_op_determinism_enabled()) and _threads() == (1, 1) and memory_optimizer_off
 
 
 def cpu_model():
