@@ -12,9 +12,9 @@ A run is a function of its seed. Every random draw inside training is
   ``(seed, pass)`` alone.
 
 :func:`configure` seeds Python, NumPy and TensorFlow (model initialisation) and,
-with ``deterministic=True``, turns on ``tf.config.experimental.enable_op_determinism()``,
-which makes TensorFlow pick deterministic kernels and fail loudly on an op that
-has none. It is called once per run, from the run's config
+with ``deterministic=True``, turns on ``tf.config.experimental.enable_op_determinism()``
+(deterministic kernels, a loud failure on an op that has none), one op at a time on one
+thread, and Grappler's memory optimizer off (see :func:`configure` for why each). It is called once per run, from the run's config
 (``config.deterministic``). :func:`run_facts` is what a record stores about the
 run: whether it ran deterministically, TensorFlow's version, the CPU model and
 the thread count. Floating-point results may differ between CPU kinds or thread
@@ -55,10 +55,11 @@ def configure(seed, deterministic):
     order they arrive. With it on, a probe of 2 + 2 compress iterations repeated three
     times gave two different weights; with it off, three equal ones. So
     ``deterministic=True`` turns it off too (the switch is not public: the context's base
-    ``ConfigProto``). The thread
-    counts can only be set before TensorFlow runs its first op, so tools call this
-    before they load a model; later (a notebook that already ran TensorFlow) a warning
-    says so and :func:`run_facts` records ``"deterministic": false``.
+    ``ConfigProto``).
+
+    The thread counts and the rewrite can only be set before TensorFlow runs its first
+    op, so tools call this before they load a model; later (a notebook that already ran
+    TensorFlow) a warning says so and :func:`run_facts` records ``"deterministic": false``.
     """
     if deterministic:
         _one_thread()
@@ -134,13 +135,14 @@ def cpu_model():
 
 def run_facts():
     """What a record stores so that a reader knows whether its numbers can be reproduced, and where."""
+    inter_op, intra_op = _threads()
     return {
         "deterministic": is_deterministic(),
         "tensorflow": tf.__version__,
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "inter_op_threads": _threads()[0],
-        "intra_op_threads": _threads()[1],
+        "inter_op_threads": inter_op,
+        "intra_op_threads": intra_op,
     }
 
 

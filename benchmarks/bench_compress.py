@@ -16,7 +16,7 @@ with torch: ``bash tools/bootstrap_torch.sh`` makes ``.venv-torch``) the same ru
 times ``benchmarks/torch_gdfq_step.py``, a re-implementation of the official GDFQ
 iteration, on the same shapes, and records both rates and their ratio. With
 ``--also_deterministic`` the same timing runs again in a child process with
-``autorecon_tf.determinism.configure(seed, True)`` (op determinism, one op at a time),
+``autorecon_tf.determinism.configure(seed, True)`` (op determinism, one thread, no AddN rewrite),
 and the record gives both rates and their ratio (the cost of determinism).
 """
 

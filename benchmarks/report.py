@@ -30,13 +30,9 @@ def onednn_enabled():
 
 def machine():
     """CPU model, core count, memory, Python and oneDNN: what a reader needs to compare numbers."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    from autorecon_tf.determinism import cpu_model  # the one /proc/cpuinfo reader (records use it too)
+
+    cpu = cpu_model()
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpu": cpu,

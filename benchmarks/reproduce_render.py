@@ -44,10 +44,14 @@ def load_cells(preset, workdir):
     return [_read(path) for path in paths if os.path.exists(path)]
 
 
+def _cell_record(workdir, cell_id):
+    path = os.path.join(workdir, "cells", f"{cell_id}.json")
+    return _read(path) if os.path.exists(path) else None
+
+
 def _earlier(workdir, cell):
     """The record of ``cell``'s command before its series (None if absent)."""
-    path = os.path.join(workdir, "cells", f"{cell['cell_id'].removesuffix('_' + cell['series'])}.json")
-    return _read(path) if os.path.exists(path) else None
+    return _cell_record(workdir, cell["cell_id"].removesuffix("_" + cell["series"]))
 
 
 def _by_seed(cells):
@@ -82,7 +86,7 @@ def repeat_rows(cells, workdir):
     """Each repeated command beside its first run: top-1 and whether the student weights are identical."""
     rows = []
     for cell in (cell for cell in cells if cell.get("series", "").endswith(REPEAT)):
-        first = _earlier(workdir, {**cell, "series": REPEAT})
+        first = _cell_record(workdir, cell["cell_id"].removesuffix("_" + REPEAT))
         if first is None:
             continue
         same = cell.get("student_weights_sha256") and cell["student_weights_sha256"] == first.get(

@@ -31,6 +31,17 @@ def run_tool(name, *args, timeout=600, **env):
     )
 
 
+def run_fresh_python(code, *args, timeout=300):
+    """Runs ``code`` in a new Python (TensorFlow not yet started) with ``args``; returns its last stdout line as JSON."""
+    import json
+
+    result = subprocess.run(
+        [PYTHON, "-c", code, *map(str, args)], cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def assert_user_error(result, *fragments):
     """Exit status 2, one `error:` line on stderr naming ``fragments``, and no traceback."""
     assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])

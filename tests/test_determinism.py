@@ -1,16 +1,12 @@
 """autorecon_tf/determinism.py: seeds by (seed, stream, step), indexed pipelines, per-pass shuffles, the run's facts."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from autorecon_tf import determinism
 from autorecon_tf.compat import tf
 
-from helpers import REPO, tool_env
+from helpers import run_fresh_python
 
 
 def test_streams_and_steps_draw_different_seeds():
@@ -45,22 +41,13 @@ def test_shuffled_indices_visit_every_index_once_per_pass_in_a_new_order():
     assert not np.array_equal(stream[:12], other_seed)
 
 
-def _fresh_process(code):
-    """Runs ``code`` in a new Python (TensorFlow not yet started); returns its last stdout line as JSON."""
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_configure_in_a_fresh_process_turns_on_op_determinism_and_one_op_at_a_time():
-    facts = _fresh_process(
+    facts = run_fresh_python(
         "import json; from autorecon_tf import determinism; print(json.dumps(determinism.configure(3, True)))"
     )
     assert facts["deterministic"] is True and (facts["inter_op_threads"], facts["intra_op_threads"]) == (1, 1)
     assert facts["tensorflow"] == tf.__version__ and facts["cpu"] == determinism.cpu_model()
-    off = _fresh_process(
+    off = run_fresh_python(
         "import json; from autorecon_tf import determinism; print(json.dumps(determinism.configure(3, False)))"
     )
     assert off["deterministic"] is False
@@ -96,4 +83,4 @@ print(json.dumps([float(np.max(np.abs(gradient().numpy() - first))) for _ in ran
 
 @pytest.mark.slow
 def test_a_deterministic_process_repeats_the_bns_gradient_bit_for_bit():
-    assert _fresh_process(_GRADIENT_REPEATS.format(deterministic=True)) == [0.0] * 4
+    assert run_fresh_python(_GRADIENT_REPEATS.format(deterministic=True)) == [0.0] * 4

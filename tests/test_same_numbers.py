@@ -13,7 +13,7 @@ import pytest
 
 from compress_helpers import run_compress, tool_command, write_tiny_teacher
 from conftest import make_tiny_teacher
-from helpers import PYTHON, REPO, kill_at_first_checkpoint, run_tool, tool_env
+from helpers import PYTHON, REPO, kill_at_first_checkpoint, run_fresh_python, run_tool, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -90,19 +90,7 @@ print(json.dumps(runs))
 
 
 def test_every_method_twice_gives_the_same_student(teacher_path, tmp_path):
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-c", _EVERY_METHOD_TWICE, teacher_path, str(tmp_path)],
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    runs = run_fresh_python(_EVERY_METHOD_TWICE, teacher_path, tmp_path, timeout=1200)
     from autorecon_tf.pipelines.methods import METHODS
 
     assert set(runs) == set(METHODS) - {"gdfq"}
