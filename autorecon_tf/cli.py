@@ -146,6 +146,22 @@ def run(main):
     app.run(guarded_main, flags_parser=_parse_flags)
 
 
+def define_input_space_flags():
+    """The ``--input_range`` / ``--input_mean`` / ``--input_std`` flags of a tool that loads a teacher."""
+    return (
+        flags.DEFINE_string(
+            "input_range", None, "lo,hi: the pixels the model takes (e.g. 0,255), for a model without teacher.json."
+        ),
+        flags.DEFINE_string("input_mean", None, "The model takes (pixels - mean) / std: mean (one, or per channel)."),
+        flags.DEFINE_string("input_std", None, "std of --input_mean (one value, or per channel)."),
+    )
+
+
+def input_space_args(holders):
+    """``load_teacher``'s keywords from :func:`define_input_space_flags`' holders."""
+    return dict(zip(("input_range", "input_mean", "input_std"), (holder.value for holder in holders)))
+
+
 def require_config_and_workdir(config, workdir, config_example, workdir_example):
     """Returns ``config`` if both ``--config`` and ``--workdir`` were given, else a one-line UserError."""
     if config is None:

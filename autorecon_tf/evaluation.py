@@ -37,3 +37,21 @@ def evaluate_model(model, x, y, preprocessing, batch_size=256):
     result = topk_accuracy(predict_logits(model, x, preprocessing, batch_size), y)
     result["examples"] = int(len(y))
     return result
+
+
+def fidelity(teacher_model, student_model, images, batch_size=256):
+    """Data-free fidelity on (generated) ``images`` in the models' input space.
+
+    Returns {"agreement": share of images whose top-1 class the two models agree on,
+    "kl": mean KL(teacher || student) of their softmax outputs, "images": count}.
+    """
+
+    def forward(model):
+        batches = range(0, len(images), batch_size)
+        return np.concatenate([model(images[i : i + batch_size], training=False).numpy() for i in batches])
+
+    teacher, student = forward(teacher_model), forward(student_model)
+    log_p, log_q = tf.nn.log_softmax(teacher).numpy(), tf.nn.log_softmax(student).numpy()
+    kl = np.sum(np.exp(log_p) * (log_p - log_q), axis=1)
+    agreement = np.argmax(teacher, axis=1) == np.argmax(student, axis=1)
+    return {"agreement": float(np.mean(agreement)), "kl": float(np.mean(kl)), "images": int(len(images))}

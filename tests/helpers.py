@@ -10,6 +10,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
 
 
+def save_normalised_teacher(model, path):
+    """Saves ``model`` with a ``<name>.json`` record saying that it takes normalised inputs (identity preprocessing)."""
+    import json
+
+    path = str(path)
+    model.save(path)
+    channels = int(model.inputs[0].shape[-1])
+    record = {"preprocessing": {"mean": [0.0] * channels, "std": [1.0] * channels, "pad_to": 0}}
+    with open(os.path.splitext(path)[0] + ".json", "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+    return path
+
+
 def tool_env(**extra):
     env = dict(os.environ)
     env["TF_USE_LEGACY_KERAS"] = "1"

@@ -22,6 +22,7 @@ from autorecon_tf.quantization.student import lowbit_activation_quantizers
 from autorecon_tf.utils.functional import INPUT
 
 from conftest import calibrate_on_noise
+from helpers import save_normalised_teacher
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -170,7 +171,7 @@ def test_tool_reports_corrupt_and_unquantized_inputs_in_one_line(tiny_teacher, t
     corrupt = tmp_path / "student.keras"
     corrupt.write_bytes(b"not a zip file")
     teacher_path = tmp_path / "teacher.keras"
-    tiny_teacher.save(teacher_path)
+    save_normalised_teacher(tiny_teacher, teacher_path)
     out = str(tmp_path / "out" / "student.tflite")
     cases = (
         (corrupt, "could not be loaded", []),

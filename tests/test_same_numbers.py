@@ -13,7 +13,15 @@ import pytest
 
 from compress_helpers import run_compress, tool_command, write_tiny_teacher
 from conftest import make_tiny_teacher
-from helpers import PYTHON, REPO, kill_at_first_checkpoint, run_fresh_python, run_tool, tool_env
+from helpers import (
+    PYTHON,
+    REPO,
+    kill_at_first_checkpoint,
+    run_fresh_python,
+    run_tool,
+    save_normalised_teacher,
+    tool_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +122,7 @@ def _search_outputs(workdir):
 @pytest.fixture(scope="module")
 def search_teacher(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("search_teacher") / "teacher.keras")
-    make_tiny_teacher().save(path)
+    save_normalised_teacher(make_tiny_teacher(), path)
     return path
 
 

@@ -11,7 +11,7 @@ from autorecon_tf.generators.from_genotype import build_generator_from_genotype
 from autorecon_tf.search_space import load_genotype
 
 from conftest import make_tiny_teacher
-from helpers import PYTHON, REPO, assert_user_error, kill_at_first_checkpoint, run_tool
+from helpers import PYTHON, REPO, assert_user_error, kill_at_first_checkpoint, run_tool, save_normalised_teacher
 
 CONFIG = os.path.join(REPO, "configs", "search_tiny.py")
 
@@ -19,7 +19,7 @@ CONFIG = os.path.join(REPO, "configs", "search_tiny.py")
 @pytest.fixture(scope="module")
 def teacher_path(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("teacher") / "teacher.keras")
-    make_tiny_teacher().save(path)
+    save_normalised_teacher(make_tiny_teacher(), path)
     return path
 
 
@@ -108,6 +108,6 @@ def test_a_search_workdir_cannot_resume_with_another_config_or_teacher(teacher_p
         run_search(config(epochs=2), workdir, teacher_path)
     assert "\n" not in str(error.value)
     other = str(tmp_path / "other.keras")
-    make_tiny_teacher(seed=1).save(other)
+    save_normalised_teacher(make_tiny_teacher(seed=1), other)
     with pytest.raises(UserError, match=r"other settings \(teacher\)"):
         run_search(config(), workdir, other)

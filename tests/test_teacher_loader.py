@@ -14,7 +14,7 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.teachers.loader import SERIALIZABLE_MODULES, load_teacher
 
 from conftest import REPO
-from helpers import assert_user_error, run_tool
+from helpers import assert_user_error, run_tool, save_normalised_teacher
 
 ARCHIVED_TEACHER = os.path.join(REPO, "benchmarks", "results", "reproduce_standard", "teacher_resnet20.keras")
 
@@ -48,9 +48,8 @@ def test_loads_every_format_and_reads_the_record(tmp_path, tiny_teacher, suffix)
 
 def test_softmax_output_is_recognised(tmp_path, tiny_teacher):
     probabilities = keras.layers.Softmax()(tiny_teacher.output)
-    path = tmp_path / "p.keras"
-    keras.Model(tiny_teacher.input, probabilities).save(str(path))
-    assert load_teacher(str(path)).outputs_probabilities
+    path = save_normalised_teacher(keras.Model(tiny_teacher.input, probabilities), tmp_path / "p.keras")
+    assert load_teacher(path).outputs_probabilities
 
 
 @pytest.mark.parametrize(

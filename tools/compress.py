@@ -5,6 +5,13 @@
         --generator=searched --genotype runs/search_resnet20_fmnist/genotype.json \
         --weight_bits 4 --activation_bits 4 --seed 0 --workdir runs/compress_w4a4_searched_s0
 
+Any Keras image classifier works as the teacher: without a ``teacher.json`` (our
+``tools/train_teacher.py`` writes one) its input space comes from its own
+Rescaling/Normalization layers or from ``--input_range`` / ``--input_mean`` and
+``--input_std``, and ``--eval_data`` (an .npz with x and y, or a folder of class
+folders) is the optional labelled data: without it, only the data-free fidelity
+(teacher/student agreement on held-out generated images) is reported.
+
 ``--generator``: ``searched`` (needs ``--genotype``), ``gdfq``, or the baselines
 ``noise``, ``zeroq``, ``real`` (real-data QAT, NOT data-free). Writes
 ``student.keras`` (load it with ``autorecon_tf.teachers.loader.load_keras_model``),
@@ -40,6 +47,10 @@ _ACTIVATION_BITS = flags.DEFINE_integer(
     "activation_bits", 4, "Activation bit width.", lower_bound=MIN_BITS, upper_bound=MAX_BITS
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed (generator, noise, initialisation).")
+_EVAL_DATA = flags.DEFINE_string(
+    "eval_data", None, "Labelled test data: an .npz with x and y, or a folder of class subfolders (optional)."
+)
+_INPUT_SPACE = cli.define_input_space_flags()
 _STRATEGY, _CPU_DEVICES = define_flags()
 
 
@@ -59,7 +70,7 @@ def main(argv):
     from autorecon_tf.teachers.loader import load_teacher
 
     with strategy.scope():
-        teacher = load_teacher(teacher_path)
+        teacher = load_teacher(teacher_path, **cli.input_space_args(_INPUT_SPACE))
     if teacher.outputs_probabilities:
         raise UserError(
             f"teacher {teacher_path!r} outputs probabilities: give a teacher whose last layer outputs logits"
@@ -67,12 +78,26 @@ def main(argv):
     cli.log_config(config)
     print(teacher.summary(), flush=True)
     metrics = run_compression(
-        method, config, teacher, weight_bits, activation_bits, _SEED.value, _WORKDIR.value, strategy, _GENOTYPE.value
+        method,
+        config,
+        teacher,
+        weight_bits,
+        activation_bits,
+        _SEED.value,
+        _WORKDIR.value,
+        strategy,
+        _GENOTYPE.value,
+        eval_data=_EVAL_DATA.value,
     )
+    fidelity = metrics["fidelity"]
+    if metrics["accuracy_measured"]:
+        result = f"student top-1 {100 * metrics['student_top1']:.2f}% (teacher {100 * metrics['teacher_top1']:.2f}%)"
+    else:
+        result = "accuracy not measured (no --eval_data)"
     print(
-        f"{method} W{weight_bits}A{activation_bits}: student top-1 {100 * metrics['student_top1']:.2f}% "
-        f"(teacher {100 * metrics['teacher_top1']:.2f}%), {metrics['images_seen']:,} images, "
-        f"{metrics['wall_time_seconds'] / 60:.1f} min",
+        f"{method} W{weight_bits}A{activation_bits}: {result}; teacher/student top-1 agreement "
+        f"{100 * fidelity['agreement']:.2f}%, KL {fidelity['kl']:.4f} on {fidelity['images']} held-out "
+        f"{fidelity['source']} images; {metrics['images_seen']:,} images, {metrics['wall_time_seconds'] / 60:.1f} min",
         flush=True,
     )
 

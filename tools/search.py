@@ -26,6 +26,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (genotype.json, plots, tensorboard, checkpoints).")
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher .keras/.h5/SavedModel; overrides config.teacher.")
 _STRATEGY, _CPU_DEVICES = define_flags()
+_INPUT_SPACE = cli.define_input_space_flags()
 
 
 def main(argv):
@@ -37,7 +38,7 @@ def main(argv):
     cli.require_file(teacher, "teacher", "train one with tools/train_teacher.py or pass --teacher")
     cli.log_config(config)
     split_cpu(_CPU_DEVICES.value)
-    genotype = run_search(config, _WORKDIR.value, teacher, _STRATEGY.value)
+    genotype = run_search(config, _WORKDIR.value, teacher, _STRATEGY.value, cli.input_space_args(_INPUT_SPACE))
     print("Discovered generator:")
     for edge, op in genotype.edges():
         print(f"  {edge.name:<22} {op}")

@@ -12,7 +12,12 @@ Every method runs ``config.warmup_epochs`` warm-up epochs and (except ``noise``)
 ``config.epochs`` epochs in all, of ``config.steps_per_epoch`` steps of
 ``config.batch_size`` images. Real data is used only to report the test
 accuracy at the end (the dataset is loaded at the start, so that a missing
-dataset fails before training) and, by ``real`` alone, for training. No checkpoint selection: the student of
+dataset fails before training) and, by ``real`` alone, for training. It is
+``--eval_data`` (``eval_data``), else the dataset a ``teacher.json`` names, else
+none: then the accuracy is not measured, and ``metrics.json`` says so. The
+data-free fidelity (teacher/student top-1 agreement and KL divergence on
+:data:`FIDELITY_IMAGES` held-out generated images, noise for the methods
+without a generator) is always measured. No checkpoint selection: the student of
 the last step is kept, since a data-free run cannot select with real data; the
 data-free ``agreement`` (teacher/student top-1 agreement on the generated
 batches) is logged for watching the run.
@@ -34,10 +39,11 @@ from absl import logging
 
 from autorecon_tf import determinism
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.data.calibration import noise_images
+from autorecon_tf.data.calibration import generated_images, noise_images
 from autorecon_tf.data.datasets import load_dataset
+from autorecon_tf.data.eval_data import load_eval_data
 from autorecon_tf.errors import UserError
-from autorecon_tf.evaluation import evaluate_model
+from autorecon_tf.evaluation import evaluate_model, fidelity
 from autorecon_tf.pipelines.methods import METHODS
 from autorecon_tf.quantization import build_student, set_deploy_ranges
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
@@ -49,6 +55,8 @@ STUDENT_FILE = "student.keras"
 GENERATOR_FILE = "generator.keras"
 METRICS_FILE = "metrics.json"
 DEPLOY_CALIBRATION_IMAGES = 256
+FIDELITY_IMAGES = 1024
+FIDELITY_SEED = 2**20 + 1  # numpy draws: none of the training batches (stateless tf draws) repeats them
 
 
 # --- Check. -----------------------------------------------------------------------------------------------------------
@@ -75,13 +83,17 @@ def _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path
     }
 
 
-def _load_real(teacher, config):
-    name = teacher.info.get("dataset")
-    if not name:
-        raise UserError(
-            f"teacher record next to {teacher.path!r} names no dataset: write teacher.json with tools/train_teacher.py"
-        )
-    return load_dataset(name, config.get("data_dir") or teacher.info.get("data_dir") or None)
+def _load_real(teacher, config, method, eval_data=None):
+    """The labelled data of the run (see the module docstring), or None."""
+    if eval_data:
+        data = load_eval_data(eval_data, teacher.input_shape, teacher.num_classes)
+    elif teacher.info.get("dataset"):
+        data = load_dataset(teacher.info["dataset"], config.get("data_dir") or teacher.info.get("data_dir") or None)
+    else:
+        data = None
+    if not METHODS[method].data_free and (data is None or not len(data.x_train)):
+        raise UserError(f"--generator={method} trains on real images: give a teacher.json that names its dataset")
+    return data
 
 
 # --- Build. -----------------------------------------------------------------------------------------------------------
@@ -174,12 +186,22 @@ def _budget(job):
 
 
 def evaluate_and_save(job, data):
-    """Test accuracies of the teacher and the student; saves the student (and the generator)."""
+    """Test accuracies (with ``data``) and the data-free fidelity; saves the student (and the generator)."""
     config, teacher = job.config, job.teacher
-    results = {
-        name: evaluate_model(model, data.x_test, data.y_test, teacher.preprocessing, config.eval_batch_size)
-        for name, model in (("teacher", teacher.model), ("student", job.student))
-    }
+    results = {"teacher": None, "student": None}
+    if data is not None:
+        results = {
+            name: evaluate_model(model, data.x_test, data.y_test, teacher.preprocessing, config.eval_batch_size)
+            for name, model in (("teacher", teacher.model), ("student", job.student))
+        }
+    if job.generator is not None:
+        images, source = (
+            generated_images(job.generator, teacher.num_classes, FIDELITY_IMAGES, FIDELITY_SEED),
+            "generated",
+        )
+    else:
+        images, source = noise_images(teacher.input_shape, FIDELITY_IMAGES, FIDELITY_SEED), "noise"
+    results["fidelity"] = {**fidelity(teacher.model, job.student, images, config.eval_batch_size), "source": source}
     atomic.save_model(job.student, os.path.join(job.workdir, STUDENT_FILE))
     if job.generator is not None:
         atomic.save_model(job.generator, os.path.join(job.workdir, GENERATOR_FILE))
@@ -190,19 +212,23 @@ def make_metrics(job, settings, data, results, progress, wall_seconds, replicas)
     """metrics.json: what ran (``settings``), the accuracies, the images it took and the time."""
     budget = _budget(job)
     seen = budget["batch_size"] * budget["steps_per_epoch"] * job.total_epochs
-    teacher, student = results["teacher"], results["student"]
+    teacher, student = results["teacher"] or {}, results["student"] or {}
+    measured = data is not None
     return {
         **settings,
         "generator": job.method,
         "data_free": job.row.data_free,
-        "dataset": data.name,
-        "teacher_top1": teacher["top1"],
-        "teacher_top5": teacher["top5"],
-        "student_top1": student["top1"],
-        "student_top5": student["top5"],
+        "dataset": data.name if measured else None,
+        "accuracy_measured": measured,
+        "teacher_top1": teacher.get("top1"),
+        "teacher_top5": teacher.get("top5"),
+        "student_top1": student.get("top1"),
+        "student_top5": student.get("top5"),
+        "fidelity": results["fidelity"],
         "student_weights_sha256": determinism.weights_digest(job.student),
-        "top1_drop": teacher["top1"] - student["top1"],
-        "test_examples": student["examples"],
+        "top1_drop": teacher["top1"] - student["top1"] if measured else None,
+        "test_examples": student.get("examples", 0),
+        "input_space": job.teacher.info.get("input_space"),
         "budget": budget,
         "images_seen": seen,
         "generated_images_seen": job.row.synthesized_images(job.config, seen),
@@ -219,9 +245,22 @@ def make_metrics(job, settings, data, results, progress, wall_seconds, replicas)
 
 
 def run_compression(
-    method, config, teacher, weight_bits, activation_bits, seed, workdir, strategy, genotype_path=None, log=print
+    method,
+    config,
+    teacher,
+    weight_bits,
+    activation_bits,
+    seed,
+    workdir,
+    strategy,
+    genotype_path=None,
+    log=print,
+    eval_data=None,
 ):
-    """Runs (or resumes) one compression and returns the metrics written to ``metrics.json``."""
+    """Runs (or resumes) one compression and returns the metrics written to ``metrics.json``.
+
+    ``eval_data``: the path of labelled data (:mod:`autorecon_tf.data.eval_data`), or None.
+    """
     if method not in METHODS:
         raise UserError(f"unknown --generator={method!r}: choose one of {', '.join(METHODS)}")
     check_budget(config)
@@ -230,7 +269,7 @@ def run_compression(
     settings = _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path)
     records.check_settings(workdir, {**settings, "config": config.to_dict()})
     determinism.configure(seed, config.deterministic)
-    data = _load_real(teacher, config)
+    data = _load_real(teacher, config, method, eval_data)
     with strategy.scope():
         job = CompressJob(method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path)
         start_epoch = job.restore()

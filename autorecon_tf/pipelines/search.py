@@ -51,8 +51,11 @@ class SearchJob:
     manager: tf.train.CheckpointManager
 
 
-def run_search(config, workdir, teacher_path=None, strategy="default"):
-    """Searches a generator for the teacher; writes the artifacts; returns the Genotype."""
+def run_search(config, workdir, teacher_path=None, strategy="default", input_space=None):
+    """Searches a generator for the teacher; writes the artifacts; returns the Genotype.
+
+    ``input_space``: ``load_teacher``'s input-space keywords (the tools' ``--input_*`` flags).
+    """
     check_config(config)
     teacher_path = teacher_path or config.teacher
     if not teacher_path:
@@ -61,7 +64,7 @@ def run_search(config, workdir, teacher_path=None, strategy="default"):
     determinism.configure(config.seed, config.deterministic)
     strategy = make_strategy(strategy)
     with strategy.scope():
-        job = build(config, teacher_path, workdir)
+        job = build(config, teacher_path, workdir, input_space)
         # After the build, so that a teacher or config that cannot be built is not recorded.
         records.check_settings(workdir, {"teacher": os.path.abspath(teacher_path), "config": config.to_dict()})
         restore(job)
@@ -119,9 +122,9 @@ def build_search(config, teacher):
     return supernet, trainer
 
 
-def build(config, teacher_path, workdir):
+def build(config, teacher_path, workdir, input_space=None):
     """The teacher, the supernet, its trainer and their checkpoint manager (call inside the strategy scope)."""
-    teacher = load_teacher(teacher_path)
+    teacher = load_teacher(teacher_path, **(input_space or {}))
     supernet, trainer = build_search(config, teacher)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     checkpoint = tf.train.Checkpoint(

@@ -7,8 +7,10 @@ data-free method gets. :func:`load_teacher` checks all three and reports each
 failure as one line naming the file and the fix.
 
 The sidecar ``teacher.json`` written by ``tools/train_teacher.py`` (same
-directory, or ``<model>.json``) supplies the input normalisation; without it
-inputs are assumed to be already normalised.
+directory, or ``<model>.json``) supplies the input normalisation. Any other
+classifier is flattened and its input space resolved by
+:mod:`autorecon_tf.teachers.input_space` (its own Rescaling/Normalization layers,
+or ``--input_range`` / ``--input_mean``/``--input_std``).
 """
 
 import dataclasses
@@ -19,6 +21,7 @@ import zipfile
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
+from autorecon_tf.teachers import input_space
 from autorecon_tf.utils.records import read_record
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -50,12 +53,15 @@ class Teacher:
     outputs_probabilities: bool
     preprocessing: Preprocessing
     info: dict
+    space: object = None  # input_space.InputSpace, for a model without teacher.json
 
     def summary(self):
         kind = "probabilities" if self.outputs_probabilities else "logits"
+        source = "teacher.json" if self.space is None else self.space.source
         return (
             f"teacher {os.path.basename(self.path)}: input {self.input_shape}, {self.num_classes} classes "
-            f"({kind}), {len(self.batchnorm_layers)} BatchNorm layers, {self.model.count_params():,} parameters"
+            f"({kind}), {len(self.batchnorm_layers)} BatchNorm layers, {self.model.count_params():,} parameters; "
+            f"input space from {source}"
         )
 
 
@@ -132,15 +138,24 @@ def validate_teacher(model, path="<model>", require_batchnorm=True):
     return tuple(int(d) for d in input_shape[1:]), int(output_shape[1]), batchnorm
 
 
-def load_teacher(path, require_batchnorm=True):
-    """Loads and validates a teacher file; see the module docstring."""
+def load_teacher(path, require_batchnorm=True, input_range=None, input_mean=None, input_std=None):
+    """Loads and validates a teacher file; see the module docstring.
+
+    ``input_range``, ``input_mean``, ``input_std``: the flags' text (see
+    :func:`~autorecon_tf.teachers.input_space.resolve`), for a model without teacher.json.
+    """
     model = load_keras_model(path, what="teacher")
-    input_shape, num_classes, batchnorm = validate_teacher(model, path, require_batchnorm)
-    info = _sidecar_info(os.fspath(path))
+    validate_teacher(model, path, require_batchnorm)
+    info, space = _sidecar_info(os.fspath(path)), None
     if "preprocessing" in info:
+        if (input_range, input_mean, input_std) != (None, None, None):
+            raise UserError(f"{path!r} has a teacher.json that gives its input space: drop --input_range/_mean/_std")
         preprocessing = Preprocessing.from_dict(info["preprocessing"])
     else:
-        preprocessing = Preprocessing.identity(input_shape[-1])
+        model, space = input_space.adapt(model, path, input_range, input_mean, input_std)
+        preprocessing = space.preprocessing()
+        info = {**info, "input_space": space.to_dict()}
+    input_shape, num_classes, batchnorm = validate_teacher(model, path, require_batchnorm)
     model.trainable = False
     return Teacher(
         model=model,
@@ -151,4 +166,5 @@ def load_teacher(path, require_batchnorm=True):
         outputs_probabilities=_outputs_probabilities(model),
         preprocessing=preprocessing,
         info=info,
+        space=space,
     )
