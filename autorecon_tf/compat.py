@@ -96,8 +96,11 @@ with native_logs_silenced(QUIET):
     import tf_keras as keras  # noqa: E402
 
     tf.config.list_physical_devices()  # device discovery (the CUDA probe) logs here, once
+    # The layer a TF op on a symbolic tensor becomes (keras.applications' hard-sigmoid is
+    # ``ReLU(6.)(x + 3.) * (1 / 6)``): tf_keras does not export it, the quantization scheme names it.
+    from tf_keras.src.layers.core.tf_op_layer import TFOpLambda  # noqa: E402
 
 if QUIET:
     tf.get_logger().setLevel("ERROR")
 
-__all__ = ["keras", "tf"]
+__all__ = ["TFOpLambda", "keras", "tf"]

@@ -160,3 +160,18 @@ def test_logit_range_covers_the_unclipped_logits_of_the_calibration_images(tiny_
     expected = (max(bound[0], min(ema[0], logits.min())), min(bound[1], max(ema[1], logits.max())))
     # Measured through the logit quantizer opened to the bound: within one of its int8 steps.
     assert changed["quant_logits"] == pytest.approx(expected, abs=(bound[1] - bound[0]) / 255)
+
+
+def test_boundaries_of_a_keras_applications_style_graph(mixed_teacher):
+    student = calibrate_on_noise(
+        build_student(mixed_teacher, 4, 4, int8_boundaries=True, input_range=(0, 255)), input_shape=(16, 16, 3)
+    )
+    boundary = {name for name, quantizer, _ in activation_quantizers(student) if quantizer.boundary}
+    # LiteRT fuses only ReLUs into their producer: the BNs before a hard-swish and a swish are int8 tensors.
+    assert {"quant_stem_bn", "quant_dw_bn", "quant_concat", "quant_logits"} <= boundary
+    # The x + 3 of a hard-sigmoid feeds its quantized ReLU6 (fused); TF ops are never wrapped.
+    assert not any(name.startswith("quant_tf.") for name in boundary)
+    before = activation_ranges(student)["quant_dw_bn"]
+    widened = set_deploy_ranges(student)
+    assert widened["quant_dw_bn"][0] <= before[0] and widened["quant_dw_bn"][1] >= before[1]
+    assert "tf.math.multiply" in export_boundaries(student)  # export ranges the TF op's output itself

@@ -38,6 +38,8 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
 from autorecon_tf.compat import keras
+from autorecon_tf.quantization.scheme import is_relu
+from autorecon_tf.utils.functional import node_inbounds
 
 # Name of the input fake-quant of a deployment-faithful student.
 INPUT_QUANTIZER = "input_int8"
@@ -56,9 +58,15 @@ def unwrapped(layer):
 
 
 def _fusing(model, name, quantized):
-    """True if layer ``name`` is a quantized activation layer (the converter fuses it into its producer)."""
-    return name in quantized and isinstance(
-        unwrapped(model.get_layer(name)), (keras.layers.ReLU, keras.layers.Activation)
+    """True if layer ``name`` is a quantized ReLU layer (the converter fuses it into its producer).
+
+    LiteRT fuses only ReLU/ReLU6 into a CONV_2D/ADD; a swish, sigmoid, ... layer is an
+    op of its own, whose int8 input is a boundary.
+    """
+    inner = unwrapped(model.get_layer(name))
+    return name in quantized and (
+        isinstance(inner, keras.layers.ReLU)
+        or (isinstance(inner, keras.layers.Activation) and is_relu(inner.activation))
     )
 
 
@@ -67,7 +75,7 @@ def consumers(config):
     found = {}
     for entry in config["layers"]:
         for node in entry["inbound_nodes"]:
-            for inbound in node:
+            for inbound in node_inbounds(node):
                 found.setdefault(inbound[0], []).append(entry["name"])
     return found
 

@@ -2,8 +2,9 @@
 
 A :class:`LayerQuantizeConfig` says which weight attributes of a layer get a
 :class:`~autorecon_tf.quantization.quantizers.WeightQuantizer`, which activation
-attributes (a fused ReLU of a Conv2D/Dense) and whether the layer output (a ReLU
-layer) get an :class:`~autorecon_tf.quantization.quantizers.ActivationQuantizer`.
+attributes (a fused ``relu`` of a Conv2D/Dense) and whether the layer output (a
+ReLU, swish, ... layer, a Multiply, a Conv2D with another fused activation) get
+an :class:`~autorecon_tf.quantization.quantizers.ActivationQuantizer`.
 The scheme (:mod:`autorecon_tf.quantization.scheme`) decides this per layer;
 this class only carries it out and serialises it with the model.
 """
@@ -19,10 +20,13 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
     """Quantizes the named weights, activations and/or the output of one layer.
 
     Args:
-      weight_attrs: names of weight attributes (``"kernel"``, ``"depthwise_kernel"``).
+      weight_attrs: names of weight attributes (``"kernel"``, ``"depthwise_kernel"``,
+        ``"pointwise_kernel"``); a ``depthwise_kernel`` (DepthwiseConv2D,
+        SeparableConv2D) is quantized per ``in * multiplier`` channel.
       activation_attrs: names of activation attributes quantized after the
-        activation (only given for ReLU activations).
-      quantize_output: quantize the layer's output (ReLU layers).
+        activation (only given for ``relu``, which TFMOT's activation wrapper handles).
+      quantize_output: quantize the layer's output (activation layers, Multiply,
+        layers with another quantized fused activation).
       weight_bits: weight bit width, 2..8.
       activation_bits: activation bit width, 2..8.
       momentum: EMA momentum of the activation ranges.

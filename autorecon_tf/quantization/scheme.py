@@ -1,24 +1,49 @@
 """Where to quantize: GDFQ's placement as a declarative table, a TFMOT registry and scheme.
 
-The table maps a layer type to the weights and activations to quantize:
+The table maps a layer type to the weights and activations to quantize ("act.":
+the layer's ``activation`` function, quantized if it is in :data:`ACTIVATIONS`):
 
-======================  =====================  ===============================
-layer type              weights                activations
-======================  =====================  ===============================
-Conv2D                  kernel (per channel)   fused ``activation`` if ReLU
-DepthwiseConv2D         depthwise_kernel       fused ``activation`` if ReLU
-Dense                   kernel (per channel)   fused ``activation`` if ReLU
-ReLU                    -                      output
-Activation              -                      output if ReLU
-BatchNormalization      - (not folded)         -
-======================  =====================  ===============================
+==========================  ==========================  ==================================
+layer type                  weights                     output (a-bit)
+==========================  ==========================  ==================================
+Conv2D, Dense               kernel (per channel)        after a quantized act.
+DepthwiseConv2D             depthwise_kernel            after a quantized act.
+SeparableConv2D             depthwise + pointwise       after a quantized act.
+ReLU                        -                           always (GDFQ)
+Activation                  -                           if act. is quantized
+Multiply                    -                           always (squeeze-excite, hard-swish)
+BatchNormalization          float (not folded)          float (GDFQ)
+Add, Concatenate            -                           float (GDFQ)
+Rescaling, Normalization    float (preprocessing)       float (preprocessing)
+Dropout, ZeroPadding2D,     -                           float (pass-through)
+Reshape, Flatten, pooling,
+UpSampling2D
+TFOpLambda                  -                           float (a TF op)
+==========================  ==========================  ==================================
 
-Layers without weights that are not in the table (Add, pooling, Flatten,
-padding, ...) are left alone, as GDFQ does; so are the input image and the
-logits. A layer *with* weights that is not in the table is an error: the
-scheme cannot quantize it, and silently leaving it float would misreport the
-bit width. Lookup is by exact type, so subclasses such as SeparableConv2D or
-Conv2DTranspose are not mistaken for Conv2D.
+:data:`ACTIVATIONS`: ReLU and ReLU6 (GDFQ's placement), and swish/SiLU,
+hard-swish, sigmoid, hard-sigmoid and GELU, whose output is quantized on an
+asymmetric range: the same :class:`ActivationQuantizer`, whose EMA min/max
+range has a negative min wherever the activation has negative values (swish,
+GELU, hard-swish), not one clamped at 0 (TF's nudging keeps 0 on the grid, so
+a negative part under half a step still rounds to 0).
+A fused ``relu`` of a Conv2D/DepthwiseConv2D/Dense is quantized by TFMOT after
+the activation (``activations=("activation",)``), as before; every other
+quantized fused activation (and any of a SeparableConv2D) gets an output
+quantizer, which computes the same (TFMOT's own activation wrapper refuses
+``relu6`` and quantizes ``sigmoid`` before the sigmoid).
+
+``keras.applications`` builds hard-sigmoid as ``ReLU(6.)(x + 3.) * (1/6)``
+(two TFOpLambda layers around a ReLU layer) and hard-swish as
+``Multiply()([x, hard_sigmoid(x)])``: the ReLU6 output is quantized (a ReLU
+layer), the TF ops stay float (a scaled copy of the ReLU6's grid), and the
+Multiply output is quantized.
+
+Layers without weights that are not in the table are left float, as GDFQ
+does; so are the input image and the logits. A layer *with* weights that is
+not in the table is an error: the scheme cannot quantize it, and silently
+leaving it float would misreport the bit width. Lookup is by exact type, so
+subclasses such as Conv2DTranspose are not mistaken for Conv2D.
 
 The layout transform does nothing: no BatchNorm folding (GDFQ keeps BN and
 trains its affine parameters with running statistics frozen).
@@ -27,36 +52,153 @@ trains its affine parameters with running statistics frozen).
 import dataclasses
 
 import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras.quantize_aware_activation import (
+    QuantizeAwareActivation,
+)
 
-from autorecon_tf.compat import keras
+from autorecon_tf.compat import TFOpLambda, keras
 from autorecon_tf.errors import UserError
 from autorecon_tf.quantization.configs import LayerQuantizeConfig
 
+# When a row quantizes the layer's output.
+NEVER, ALWAYS, IF_ACTIVATION = "never", "always", "if activation"
+
+# Activation function name -> the report's words for its quantized output. tf_keras resolves "silu" to
+# swish and has no hard-swish function; "silu", "hard_swish" and "hard_silu" name a user's own functions.
+ACTIVATIONS = {
+    "relu": "relu (GDFQ)",
+    "relu6": "relu6 (GDFQ)",
+    "swish": "swish, asymmetric range",
+    "silu": "silu, asymmetric range",
+    "hard_swish": "hard-swish, asymmetric range",
+    "hard_silu": "hard-swish, asymmetric range",
+    "sigmoid": "sigmoid, asymmetric range",
+    "hard_sigmoid": "hard-sigmoid, asymmetric range",
+    "gelu": "gelu, asymmetric range",
+}
 _RELU_NAMES = ("relu", "relu6")
+# Fused activations quantized through TFMOT's QuantizeAwareActivation (after the activation), as GDFQ's ReLU.
+_TFMOT_FUSED = ("relu",)
+_PASS_THROUGH = "pass-through"
+_PREPROCESSING = "preprocessing stays float"
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerPolicy:
-    """One row of the table: weight attributes, fused-activation attributes, output flag."""
+    """One row of the table.
+
+    Attributes:
+      weights: weight attributes quantized per output channel.
+      activations: fused-activation attributes TFMOT quantizes after the
+        activation, when that activation is ``relu``.
+      output: when the layer output gets an a-bit quantizer: ``NEVER``,
+        ``ALWAYS`` or ``IF_ACTIVATION`` (the layer's ``activation`` is in
+        :data:`ACTIVATIONS` and not already quantized through ``activations``).
+      float_weights: why the layer's weights stay float (a row with weights
+        that are not quantized), else "".
+      note: the report's word on the output: what is quantized, or why it stays float.
+    """
+
+    weights: tuple = ()
+    activations: tuple = ()
+    output: str = NEVER
+    float_weights: str = ""
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """What the scheme quantizes in one layer: weight attributes, fused activations, output."""
 
     weights: tuple = ()
     activations: tuple = ()
     output: bool = False
 
 
+def _conv(*weights):
+    return LayerPolicy(weights=weights, activations=("activation",), output=IF_ACTIVATION)
+
+
+def _float(note, float_weights=""):
+    return LayerPolicy(float_weights=float_weights, note=note)
+
+
 GDFQ_TABLE = {
-    keras.layers.Conv2D: LayerPolicy(weights=("kernel",), activations=("activation",)),
-    keras.layers.DepthwiseConv2D: LayerPolicy(weights=("depthwise_kernel",), activations=("activation",)),
-    keras.layers.Dense: LayerPolicy(weights=("kernel",), activations=("activation",)),
-    keras.layers.ReLU: LayerPolicy(output=True),
-    keras.layers.Activation: LayerPolicy(output=True),
-    keras.layers.BatchNormalization: LayerPolicy(),
+    keras.layers.Conv2D: _conv("kernel"),
+    keras.layers.DepthwiseConv2D: _conv("depthwise_kernel"),
+    keras.layers.SeparableConv2D: LayerPolicy(weights=("depthwise_kernel", "pointwise_kernel"), output=IF_ACTIVATION),
+    keras.layers.Dense: _conv("kernel"),
+    keras.layers.ReLU: LayerPolicy(output=ALWAYS, note="ReLU (GDFQ)"),
+    keras.layers.Activation: LayerPolicy(output=IF_ACTIVATION),
+    keras.layers.Multiply: LayerPolicy(output=ALWAYS, note="product (squeeze-excite or hard-swish), asymmetric range"),
+    keras.layers.BatchNormalization: _float(
+        "GDFQ leaves the output of BatchNormalization float", "GDFQ keeps BatchNormalization float (not folded)"
+    ),
+    keras.layers.Add: _float("GDFQ leaves the output of Add float"),
+    keras.layers.Concatenate: _float("GDFQ leaves the output of Concatenate float"),
+    keras.layers.Rescaling: _float(_PREPROCESSING),
+    keras.layers.Normalization: _float(_PREPROCESSING, _PREPROCESSING),
+    keras.layers.Dropout: _float(_PASS_THROUGH),
+    keras.layers.ZeroPadding2D: _float(_PASS_THROUGH),
+    keras.layers.Reshape: _float(_PASS_THROUGH),
+    keras.layers.Flatten: _float(_PASS_THROUGH),
+    keras.layers.UpSampling2D: _float(_PASS_THROUGH),
+    keras.layers.MaxPooling2D: _float(_PASS_THROUGH),
+    keras.layers.AveragePooling2D: _float(_PASS_THROUGH),
+    keras.layers.GlobalAveragePooling2D: _float(_PASS_THROUGH),
+    keras.layers.GlobalMaxPooling2D: _float(_PASS_THROUGH),
+    keras.layers.InputLayer: _float("the input image stays float (GDFQ)"),
+    TFOpLambda: _float("a TF op: left float"),
 }
+
+
+def activation_name(function):
+    """The name the table knows an activation function by (``None`` for none); sees through TFMOT's wrapper."""
+    if isinstance(function, QuantizeAwareActivation):
+        function = function.activation
+    return getattr(function, "__name__", None) if function is not None else None
 
 
 def is_relu(function):
     """True for the ReLU activation functions after which GDFQ quantizes."""
-    return getattr(function, "__name__", "") in _RELU_NAMES
+    return activation_name(function) in _RELU_NAMES
+
+
+def table_row(layer, table=None):
+    """The row of ``layer``'s exact type; UserError if it has weights and no row; None if it has neither."""
+    table = GDFQ_TABLE if table is None else table
+    row = table.get(type(layer))
+    if row is None and layer.weights:
+        known = sorted(kind.__name__ for kind, entry in table.items() if entry.weights or entry.float_weights)
+        raise UserError(
+            f"layer {layer.name!r} ({type(layer).__name__}) has weights but the quantization scheme has no "
+            f"entry for it (supported: {', '.join(known)}); replace the layer"
+        )
+    return row
+
+
+def is_activation(layer, table=None):
+    """True if ``layer``'s output is an activation the report counts: its row always quantizes it, or the
+    row follows the layer's ``activation`` and that is not linear (quantized or not, e.g. a softmax)."""
+    row = table_row(layer, table)
+    if row is None or row.output == NEVER:
+        return False
+    return row.output == ALWAYS or activation_name(getattr(layer, "activation", None)) not in (None, "linear")
+
+
+def output_note(layer, table=None):
+    """The report's word on ``layer``'s output: what its row quantizes, or why it stays float."""
+    row = table_row(layer, table)
+    if row is None:
+        return "no weights, not in the scheme's table: left float"
+    if row.output != IF_ACTIVATION:
+        return row.note
+    name = activation_name(getattr(layer, "activation", None))
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name]
+    if name in (None, "linear"):
+        return "linear output: GDFQ leaves it float"
+    return f"activation {name!r} is not in the scheme's table: left float"
 
 
 class GdfqQuantizeRegistry(tfmot.quantization.keras.QuantizeRegistry):
@@ -75,18 +217,14 @@ class GdfqQuantizeRegistry(tfmot.quantization.keras.QuantizeRegistry):
         self.momentum = momentum
 
     def policy(self, layer, quantize_weights=True):
-        """The policy actually applied to ``layer`` (ReLU filtering done); UserError if unknown."""
-        row = self.table.get(type(layer))
+        """The :class:`Placement` actually applied to ``layer`` (activation filtering done); UserError if unknown."""
+        row = table_row(layer, self.table)
         if row is None:
-            if layer.weights:
-                raise UserError(
-                    f"layer {layer.name!r} ({type(layer).__name__}) has weights but the quantization scheme has no "
-                    f"entry for it (supported: {', '.join(sorted(t.__name__ for t in self.table))}); replace the layer"
-                )
-            return LayerPolicy()
-        activations = tuple(a for a in row.activations if is_relu(getattr(layer, a, None)))
-        output = row.output and (isinstance(layer, keras.layers.ReLU) or is_relu(getattr(layer, "activation", None)))
-        return LayerPolicy(row.weights if quantize_weights else (), activations, output)
+            return Placement()
+        activations = tuple(a for a in row.activations if activation_name(getattr(layer, a, None)) in _TFMOT_FUSED)
+        function = activation_name(getattr(layer, "activation", None))
+        output = row.output == ALWAYS or (row.output == IF_ACTIVATION and not activations and function in ACTIVATIONS)
+        return Placement(row.weights if quantize_weights else (), activations, output)
 
     def get_quantize_config(self, layer, quantize_weights=True):
         policy = self.policy(layer, quantize_weights)

@@ -17,7 +17,7 @@ import contextlib
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from autorecon_tf.compat import keras
+from autorecon_tf.compat import TFOpLambda, keras
 from autorecon_tf.errors import UserError
 from autorecon_tf.quantization.boundaries import float_boundaries, input_quantize_layer
 from autorecon_tf.quantization.configs import LayerQuantizeConfig
@@ -135,7 +135,10 @@ def _boundaries(teacher_model, registry, weight_layers):
         policy = registry.policy(layer)
         if policy.activations or policy.output:
             quantized.add(layer.name)
-    return float_boundaries(teacher_model, quantized, {layer.name for layer in weight_layers}, include_pooling=False)
+    names = float_boundaries(teacher_model, quantized, {layer.name for layer in weight_layers}, include_pooling=False)
+    # A TFOpLambda (keras.applications' hard-sigmoid ``* (1/6)``) cannot be wrapped: TFMOT's wrapper drops
+    # the op's other arguments. Its output stays float here; export ranges it like any float tensor.
+    return [name for name in names if not isinstance(teacher_model.get_layer(name), TFOpLambda)]
 
 
 def _match_saved_layout(student):

@@ -12,10 +12,19 @@ from autorecon_tf.compat import keras
 INPUT = "__input__"
 
 
+def node_inbounds(node):
+    """The ``[layer name, node index, tensor index, kwargs]`` entries of one node of a functional config.
+
+    A TFOpLambda layer (a TF op on a symbolic tensor, e.g. ``x + 3.``) stores its one
+    inbound entry as the node itself rather than in a list of entries.
+    """
+    return [node] if isinstance(node[0], str) else node
+
+
 def producers(model):
     """``{layer name: [names of the layers whose outputs it takes]}`` of a functional model."""
     return {
-        entry["name"]: [inbound[0] for inbound in entry["inbound_nodes"][0]]
+        entry["name"]: [inbound[0] for inbound in node_inbounds(entry["inbound_nodes"][0])]
         for entry in model.get_config()["layers"]
         if entry["inbound_nodes"]
     }
@@ -47,6 +56,7 @@ def rebuild(model, after=None, before=None, name=None, bypass=()):
         if layer_name == input_name:
             continue
         (node,) = entry["inbound_nodes"]
+        node = node_inbounds(node)
         inputs = [tensors[inbound[0]] for inbound in node]
         if layer_name in before:
             inputs = [before[layer_name](inputs[0])]
