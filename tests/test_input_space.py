@@ -152,6 +152,7 @@ def test_compress_without_teacher_json_or_eval_data_reports_fidelity_only(tmp_pa
     teacher = load_teacher(path)
     metrics = run_compression("gdfq", tiny_config(), teacher, 4, 4, 0, str(tmp_path / "run"), _default_strategy())
     assert not metrics["accuracy_measured"] and metrics["student_top1"] is None and metrics["dataset"] is None
+    assert metrics["quantization"]["summary"]["weight_bits"] == [4]
     assert metrics["fidelity"]["images"] == 1024 and metrics["fidelity"]["source"] == "generated"
     assert 0.0 <= metrics["fidelity"]["agreement"] <= 1.0 and metrics["fidelity"]["kl"] >= 0.0
     with open(tmp_path / "run" / "metrics.json", encoding="utf-8") as handle:
@@ -180,3 +181,4 @@ def test_the_tool_names_the_flags_for_a_model_it_cannot_read_and_writes_nothing(
     result = run_compress(path, tmp_path / "run", "--input_range=0,255")
     assert result.returncode == 0, result.stderr
     assert "accuracy not measured (no --eval_data)" in result.stdout and "agreement" in result.stdout
+    assert "weight layers quantized" in result.stdout

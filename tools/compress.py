@@ -31,6 +31,7 @@ from autorecon_tf import cli, determinism  # noqa: E402
 from autorecon_tf.distribute import define_flags, make_strategy, split_cpu  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.pipelines.compress import METHODS, run_compression  # noqa: E402
+from autorecon_tf.quantization.report import summary_lines  # noqa: E402
 from autorecon_tf.quantization.student import MAX_BITS, MIN_BITS  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "e.g. configs/compress_resnet20_fmnist.py:standard")
@@ -89,6 +90,8 @@ def main(argv):
         _GENOTYPE.value,
         eval_data=_EVAL_DATA.value,
     )
+    for line in summary_lines(metrics["quantization"]["summary"]):
+        print(f"{line} (per layer: metrics.json 'quantization')", flush=True)
     fidelity = metrics["fidelity"]
     if metrics["accuracy_measured"]:
         result = f"student top-1 {100 * metrics['student_top1']:.2f}% (teacher {100 * metrics['teacher_top1']:.2f}%)"

@@ -45,7 +45,7 @@ from autorecon_tf.data.eval_data import load_eval_data
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model, fidelity
 from autorecon_tf.pipelines.methods import METHODS
-from autorecon_tf.quantization import build_student, set_deploy_ranges
+from autorecon_tf.quantization import build_student, quantization_report, set_deploy_ranges
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.trainers import optimizers
 from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder
@@ -225,6 +225,7 @@ def make_metrics(job, settings, data, results, progress, wall_seconds, replicas)
         "student_top1": student.get("top1"),
         "student_top5": student.get("top5"),
         "fidelity": results["fidelity"],
+        "quantization": quantization_report(job.student).to_dict(),  # per layer: bits, or float and why
         "student_weights_sha256": determinism.weights_digest(job.student),
         "top1_drop": teacher["top1"] - student["top1"] if measured else None,
         "test_examples": student.get("examples", 0),

@@ -119,7 +119,7 @@ class QuantizationReport:
         text = [
             "  ".join(cell.ljust(width) for cell, width in zip(line[:3], widths)) + "  " + line[3] for line in lines
         ]
-        return "\n".join([*text, "", *_summary_lines(self.summary())])
+        return "\n".join([*text, "", *summary_lines(self.summary())])
 
 
 def _cell(bits, note):
@@ -133,7 +133,7 @@ def _percent(share):
     return "-" if share is None else f"{100 * share:.1f}%"
 
 
-def _summary_lines(summary):
+def summary_lines(summary):
     bits = "/".join(str(b) for b in summary["weight_bits"]) or "-"
     activation_bits = "/".join(str(b) for b in summary["activation_bits"]) or "-"
     return [
