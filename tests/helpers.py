@@ -23,6 +23,22 @@ def save_normalised_teacher(model, path):
     return path
 
 
+def save_and_reload_student(student, images, path):
+    """Saves ``student``, loads it back in TFMOT's scope; asserts the same outputs on ``images`` and ranges."""
+    import numpy as np
+    import tensorflow_model_optimization as tfmot
+
+    from autorecon_tf.compat import keras
+    from autorecon_tf.quantization import activation_ranges
+
+    student.save(path)
+    with tfmot.quantization.keras.quantize_scope():
+        loaded = keras.models.load_model(path, compile=False)
+    np.testing.assert_allclose(loaded(images, training=False), student(images, training=False), atol=1e-5)
+    assert activation_ranges(loaded) == activation_ranges(student)
+    return loaded
+
+
 def tool_env(**extra):
     env = dict(os.environ)
     env["TF_USE_LEGACY_KERAS"] = "1"

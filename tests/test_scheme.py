@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow_model_optimization as tfmot
 
 from autorecon_tf.compat import TFOpLambda, keras, tf
 from autorecon_tf.quantization import activation_ranges, build_student, effective_weights, student_bits
@@ -13,6 +12,7 @@ from autorecon_tf.quantization.scheme import GdfqQuantizeRegistry, Placement, is
 from autorecon_tf.quantization.student import activation_quantizers, quantize_wrappers
 
 from conftest import hard_sigmoid
+from helpers import save_and_reload_student
 
 LN3 = math.log(3.0)
 layers = keras.layers
@@ -158,9 +158,4 @@ def test_mixed_student_saves_and_loads_back(mixed_teacher, tmp_path):
     student = build_student(mixed_teacher, 4, 4)
     images = tf.random.uniform((4, 16, 16, 3), 0, 255, seed=1)
     student(images, training=False)
-    path = tmp_path / "student.keras"
-    student.save(path)
-    with tfmot.quantization.keras.quantize_scope():
-        loaded = keras.models.load_model(path, compile=False)
-    np.testing.assert_allclose(loaded(images, training=False), student(images, training=False), atol=1e-5)
-    assert activation_ranges(loaded) == activation_ranges(student)
+    save_and_reload_student(student, images, tmp_path / "student.keras")

@@ -17,6 +17,8 @@ from autorecon_tf.quantization import (
 from autorecon_tf.quantization.student import quantize_wrappers
 from autorecon_tf.teachers.loader import load_keras_model
 
+from helpers import save_and_reload_student
+
 
 def _images(count=16, shape=(8, 8, 1)):
     return tf.random.normal((count, *shape))
@@ -147,11 +149,7 @@ def test_saved_student_loads_back_with_same_outputs_and_ranges(tiny_teacher, tmp
     student(images, training=False)
     set_range_update(student, False)
     path = tmp_path / "student.keras"
-    student.save(path)
-    with tfmot.quantization.keras.quantize_scope():
-        loaded = keras.models.load_model(path, compile=False)
-    np.testing.assert_allclose(loaded(images, training=False), student(images, training=False), atol=1e-5)
-    assert activation_ranges(loaded) == activation_ranges(student)
+    loaded = save_and_reload_student(student, images, path)
     loaded(images * 4.0, training=False)  # the frozen flag was saved too
     assert activation_ranges(loaded) == activation_ranges(student)
     reloaded = load_keras_model(path, what="student")  # the project's loader imports the registering modules
