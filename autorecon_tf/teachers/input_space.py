@@ -34,6 +34,7 @@ import numpy as np
 from autorecon_tf.compat import keras
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
+from autorecon_tf.utils.functional import node_inbounds, producers
 
 PREPROCESSING_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
 PIXEL_RANGES = ((0.0, 255.0), (0.0, 1.0))  # tried in this order when the model normalises itself
@@ -88,8 +89,7 @@ def _is_container(layer):
 def _copy(layer, names):
     name = layer.name if layer.name not in names else f"{layer.name}_{len(names)}"
     names.add(name)
-    clone = layer.__class__.from_config({**layer.get_config(), "name": name})
-    return clone
+    return layer.__class__.from_config({**layer.get_config(), "name": name})
 
 
 def _call(layer, inputs, kwargs, state):
@@ -120,9 +120,7 @@ def _call_graph(model, inputs, state):
             raise UserError(
                 f"layer {entry['name']!r} is called more than once (shared): give a model that calls it once"
             )
-        (node,) = entry["inbound_nodes"]
-        if node and isinstance(node[0], str):  # TFOpLambda writes its one inbound tensor unwrapped
-            node = [node]
+        node = node_inbounds(entry["inbound_nodes"][0])
         arguments = [tensors[name][index] for name, _, index, *_ in node]
         kwargs = node[0][3] if len(node[0]) > 3 else {}
         tensors[entry["name"]] = _call(model.get_layer(entry["name"]), arguments, kwargs, state)
@@ -150,10 +148,9 @@ def flatten(model, skip=(), adapter=None):
 def leading_preprocessing(flat_model):
     """The Rescaling/Normalization layers that follow the input of a flat model one after the other."""
     consumers = {}
-    for layer in flat_model.layers[1:]:
-        for node in layer.inbound_nodes:
-            for inbound in node.inbound_layers if isinstance(node.inbound_layers, list) else [node.inbound_layers]:
-                consumers.setdefault(inbound.name, []).append(layer)
+    for name, inbound in producers(flat_model).items():
+        for producer in inbound:
+            consumers.setdefault(producer, []).append(flat_model.get_layer(name))
     chain, current = [], flat_model.layers[0]
     while len(consumers.get(current.name, [])) == 1 and isinstance(consumers[current.name][0], PREPROCESSING_LAYERS):
         current = consumers[current.name][0]
