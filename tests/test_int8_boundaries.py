@@ -167,8 +167,13 @@ def test_boundaries_of_a_keras_applications_style_graph(mixed_teacher):
         build_student(mixed_teacher, 4, 4, int8_boundaries=True, input_range=(0, 255)), input_shape=(16, 16, 3)
     )
     boundary = {name for name, quantizer, _ in activation_quantizers(student) if quantizer.boundary}
-    # LiteRT fuses only ReLUs into their producer: the BNs before a hard-swish and a swish are int8 tensors.
-    assert {"quant_stem_bn", "quant_dw_bn", "quant_concat", "quant_logits"} <= boundary
+    # LiteRT fuses only ReLUs into their producer: the BNs before a hard-swish and a swish are int8 tensors,
+    # and so are the pre-activations of the fused sigmoid, swish, ReLU6 and GELU, split into layers of their own.
+    assert {"quant_stem_bn", "quant_dw_bn", "quant_logits"} <= boundary
+    assert {"quant_se_expand", "quant_sep", "quant_mix", "quant_hidden"} <= boundary
+    assert {"quant_se_expand_activation", "quant_mix_activation"} & boundary == set()  # a-bit, not boundaries
+    # A concat of a-bit inputs takes their scale in LiteRT: no 8-bit quantizer of its own.
+    assert "quant_concat" not in boundary
     # The x + 3 of a hard-sigmoid feeds its quantized ReLU6 (fused); TF ops are never wrapped.
     assert not any(name.startswith("quant_tf.") for name in boundary)
     before = activation_ranges(student)["quant_dw_bn"]

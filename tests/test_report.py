@@ -33,17 +33,22 @@ MIXED_ROWS = [
     ("dw_swish", "Activation", None, "", 4, "swish, asymmetric range"),
     ("se_pool", "GlobalAveragePooling2D", None, "", "float", "pass-through"),
     ("se_reduce", "Conv2D", 2, KERNEL, 4, "relu (GDFQ)"),
-    ("se_expand", "Conv2D", 2, KERNEL, 4, "sigmoid, asymmetric range"),
+    # Fused non-ReLU activations are split into layers of their own (LiteRT runs them as ops of their own).
+    ("se_expand", "Conv2D", 2, KERNEL, "float", LINEAR),
+    ("se_expand_activation", "Activation", None, "", 4, "sigmoid, asymmetric range"),
+    ("sep", "SeparableConv2D", 2, "depthwise_kernel, pointwise_kernel, per channel", "float", LINEAR),
     ("se_scale", "Multiply", None, "", 4, PRODUCT),
-    ("sep", "SeparableConv2D", 2, "depthwise_kernel, pointwise_kernel, per channel", 4, "swish, asymmetric range"),
+    ("sep_activation", "Activation", None, "", 4, "swish, asymmetric range"),
     ("concat", "Concatenate", None, "", "float", "GDFQ leaves the output of Concatenate float"),
-    ("mix", "Conv2D", 2, KERNEL, 4, "relu6 (GDFQ)"),
+    ("mix", "Conv2D", 2, KERNEL, "float", LINEAR),
+    ("mix_activation", "Activation", None, "", 4, "relu6 (GDFQ)"),
     ("gate", "Activation", None, "", 4, "hard-sigmoid, asymmetric range"),
     ("max_pool", "MaxPooling2D", None, "", "float", "pass-through"),
     ("pool", "GlobalAveragePooling2D", None, "", "float", "pass-through"),
     ("reshape", "Reshape", None, "", "float", "pass-through"),
     ("flatten", "Flatten", None, "", "float", "pass-through"),
-    ("hidden", "Dense", 2, KERNEL, 4, "gelu, asymmetric range"),
+    ("hidden", "Dense", 2, KERNEL, "float", LINEAR),
+    ("hidden_activation", "Activation", None, "", 4, "gelu, asymmetric range"),
     ("dropout", "Dropout", None, "", "float", "pass-through"),
     ("logits", "Dense", 2, KERNEL, "float", LINEAR),
 ]
@@ -61,7 +66,8 @@ def test_report_names_every_layer_its_bits_or_why_it_is_float(mixed_teacher):
     summary = report.summary()
     # 8 weight layers: stem, dw, se_reduce, se_expand, sep (2 kernels), mix, hidden, logits.
     assert summary["weight_layers"] == summary["weight_layers_quantized"] == 8
-    # 10 activations: re_lu, stem_hswish, dw_swish, se_reduce, se_expand, se_scale, sep, mix, gate, hidden.
+    # 10 activations: re_lu, stem_hswish, dw_swish, se_reduce, se_scale, gate and the split activations of
+    # se_expand, sep, mix and hidden.
     assert summary["activations"] == summary["activations_quantized"] == 10
     assert (summary["weight_bits"], summary["activation_bits"], summary["int8_boundaries"]) == ([2], [4], 0)
     kernels = sum(row.quantized_parameters for row in report.rows)

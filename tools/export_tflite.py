@@ -7,6 +7,13 @@
 Writes (atomically) ``--out``, ``teacher_float32.tflite`` and ``export_report.json``
 beside it: parity with the Keras student on the real test set, the grid check
 read from the .tflite, file sizes and single-thread batch-1 latencies.
+
+A teacher without a ``teacher.json`` (any Keras classifier) takes the same
+``--input_range`` / ``--input_mean`` / ``--input_std`` as ``tools/compress.py``, and
+``--eval_data`` (an .npz with x and y, or a folder of class folders) for parity;
+without labelled data the parity report is skipped. The .tflite takes the
+student's input: the pixels after the model's own (float) preprocessing, which
+``export_report.json`` records under ``input_preprocessing``.
 """
 
 import os
@@ -27,6 +34,10 @@ _TEACHER_DIR = flags.DEFINE_string("teacher_dir", None, "Directory holding teach
 _GENERATOR = flags.DEFINE_string("generator", None, "Optional generator (.keras) for calibration images.")
 _OUT = flags.DEFINE_string("out", None, "Path of the int8 .tflite to write.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "The Fashion-MNIST IDX directory (for the parity report).")
+_EVAL_DATA = flags.DEFINE_string(
+    "eval_data", None, "Labelled test data for parity: an .npz with x and y, or a folder of class subfolders."
+)
+_INPUT_SPACE = cli.define_input_space_flags()
 
 
 def _teacher_path():
@@ -66,7 +77,16 @@ def main(argv):
         raise UserError(f"--out={_OUT.value!r} must name a .tflite file to write")
     from autorecon_tf.export.report import export_run
 
-    report = export_run(student_path, _teacher_path(), _OUT.value, config, _GENERATOR.value, _DATA_DIR.value)
+    report = export_run(
+        student_path,
+        _teacher_path(),
+        _OUT.value,
+        config,
+        _GENERATOR.value,
+        _DATA_DIR.value,
+        eval_data=_EVAL_DATA.value,
+        input_space=cli.input_space_args(_INPUT_SPACE),
+    )
     _print_table(report)
 
 

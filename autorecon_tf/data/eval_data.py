@@ -46,10 +46,19 @@ def _from_folder(path, input_shape):
 
 
 def load_eval_data(path, input_shape, num_classes):
-    """The test split of a :class:`Dataset` from ``path``, checked against the model's input shape and classes."""
-    if not os.path.exists(path):
+    """The test split of a :class:`Dataset` from ``path``, checked against the model's input shape and classes.
+
+    ``path`` may also be an ``(x, y)`` pair of arrays (the Python API's ``eval_data``).
+    """
+    if isinstance(path, (tuple, list)):
+        if len(path) != 2:
+            raise UserError(f"eval_data has {len(path)} parts: give (x, y), a path to an .npz or a folder")
+        (x, y), path = path, "(x, y)"
+        x = np.asarray(x)
+    elif not os.path.exists(path):
         raise UserError(f"--eval_data {path!r} does not exist: {_FIX}")
-    x, y = _from_folder(path, input_shape) if os.path.isdir(path) else _from_npz(path)
+    else:
+        x, y = _from_folder(path, input_shape) if os.path.isdir(path) else _from_npz(path)
     if x.ndim == 3 and input_shape[-1] == 1:
         x = x[..., None]
     if tuple(x.shape[1:]) != tuple(input_shape):

@@ -86,36 +86,67 @@ def export_student(
     return report
 
 
-def evaluation_set(teacher, config, data_dir=None):
-    """Normalised real test images and labels for the parity report (None, None without a dataset)."""
-    from autorecon_tf.data.datasets import load_dataset
+def evaluation_set(teacher, config, data_dir=None, eval_data=None):
+    """Normalised real test images and labels for the parity report (None, None without data).
 
-    name = config.evaluation.dataset or teacher.info.get("dataset")
-    if not name:
-        logging.warning("no dataset in teacher.json and none configured: skipping the parity report")
-        return None, None
-    data = load_dataset(name, data_dir)
+    ``eval_data``: the user's labelled data (:func:`~autorecon_tf.data.eval_data.load_eval_data`: a path
+    or an ``(x, y)`` pair); else ``config.evaluation.dataset`` or the dataset that teacher.json names.
+    """
+    from autorecon_tf.data.datasets import load_dataset
+    from autorecon_tf.data.eval_data import load_eval_data
+
+    if eval_data is not None:
+        data = load_eval_data(eval_data, teacher.input_shape, teacher.num_classes)
+    else:
+        name = config.evaluation.dataset or teacher.info.get("dataset")
+        if not name:
+            logging.warning("no --eval_data and no dataset in teacher.json: skipping the parity report")
+            return None, None
+        data = load_dataset(name, data_dir)
     limit = config.evaluation.limit or len(data.x_test)
     return teacher.preprocessing(data.x_test[:limit]).numpy(), data.y_test[:limit]
 
 
-def export_run(student_path, teacher_path, out_path, config, generator_path=None, data_dir=None):
-    """What tools/export_tflite.py does: load, calibrate, convert, measure, write export_report.json."""
+def export_run(
+    student_path, teacher_path, out_path, config, generator_path=None, data_dir=None, eval_data=None, input_space=None
+):
+    """What tools/export_tflite.py does: load, then :func:`export_loaded`.
+
+    ``input_space``: ``load_teacher``'s input-space keywords (the tools' ``--input_*`` flags).
+    """
     from autorecon_tf.teachers.loader import load_keras_model, load_teacher
 
+    check_config(config)
+    student = load_keras_model(student_path, what="student")
+    check_student(student, student_path)
+    teacher = load_teacher(teacher_path, **(input_space or {}))
+    generator = load_keras_model(generator_path, what="generator") if generator_path else None
+    report = export_loaded(student, teacher, out_path, config, generator, data_dir, eval_data)
+    report.update(student=os.path.abspath(student_path))
+    write_json(os.path.join(os.path.dirname(os.path.abspath(out_path)), "export_report.json"), report)
+    return report
+
+
+def check_config(config):
     if config.export.logit_margin < 0:
         raise UserError(
             f"config.export.logit_margin={config.export.logit_margin} must be >= 0 (0 keeps the interval bound)"
         )
-    student = load_keras_model(student_path, what="student")
-    check_student(student, student_path)
-    teacher = load_teacher(teacher_path)
-    generator = load_keras_model(generator_path, what="generator") if generator_path else None
+
+
+def export_loaded(student, teacher, out_path, config, generator=None, data_dir=None, eval_data=None):
+    """Calibrates (on ``generator``'s images, else ``config.calibration.source``), converts and measures.
+
+    ``teacher``: a :class:`~autorecon_tf.teachers.loader.Teacher`. Returns the report, which also says
+    how to feed the .tflite: it takes the student's input, ``teacher.preprocessing`` of the pixels.
+    """
+    check_config(config)
+    check_student(student, out_path)
     source = "generator" if generator is not None else config.calibration.source
     calibration = calibration_set(
         source, config.calibration.count, teacher.input_shape, teacher.num_classes, generator, config.seed
     )
-    eval_images, eval_labels = evaluation_set(teacher, config, data_dir)
+    eval_images, eval_labels = evaluation_set(teacher, config, data_dir, eval_data)
     report = export_student(
         student,
         teacher.model,
@@ -130,6 +161,13 @@ def export_run(student_path, teacher_path, out_path, config, generator_path=None
         input_range=preprocessing_input_range(teacher.preprocessing),
         logit_margin=config.export.logit_margin or None,
     )
-    report.update(student=os.path.abspath(student_path), calibration_source=source, config=config.to_dict())
-    write_json(os.path.join(os.path.dirname(os.path.abspath(out_path)), "export_report.json"), report)
+    report.update(
+        calibration_source=source,
+        input_preprocessing={
+            **teacher.preprocessing.to_dict(),
+            "note": "the .tflite takes (pixels / 255 - mean) / std, per channel; this stays float, outside it",
+        },
+        input_space=teacher.info.get("input_space"),
+        config=config.to_dict(),
+    )
     return report

@@ -78,7 +78,7 @@ def _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path
         "weight_bits": int(weight_bits),
         "activation_bits": int(activation_bits),
         "seed": int(seed),
-        "teacher": os.path.abspath(teacher.path),
+        "teacher": os.path.abspath(teacher.path) if os.path.exists(teacher.path) else teacher.path,
         "genotype": os.path.abspath(genotype_path) if METHODS[method].needs_genotype else None,
     }
 

@@ -27,6 +27,13 @@ This module says *which* tensors are boundaries (:func:`float_boundaries`) and
 holds the input's int8 boundary; the range each gets (data-free rules shared by
 the student and export) is ``quantization/ranges.py``'s.
 
+Concatenate: LiteRT's CONCATENATION has one scale for its inputs and output. Where an
+input is already a-bit quantized, its output is left to the converter, which puts
+every input on one of the inputs' scales; with float inputs only, the concatenated
+tensors share one range (``ranges._shared_concat_ranges``). An 8-bit fake-quant on
+the output of a concat of a-bit inputs made the converter keep an input's scale for
+the tensor but round the next kernel's bias to the fake-quant's (15/255 of it).
+
 Left out on purpose: tensors the converter fuses away (a Conv/Dense output
 consumed only by its BatchNorm, folded into the kernel; any tensor consumed only
 by quantized ReLUs, fused into the producer with the ReLU's a-bit range) and
@@ -38,7 +45,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
 from autorecon_tf.compat import keras
-from autorecon_tf.quantization.scheme import is_relu
+from autorecon_tf.quantization.scheme import is_plain_relu
 from autorecon_tf.utils.functional import node_inbounds
 
 # Name of the input fake-quant of a deployment-faithful student.
@@ -58,16 +65,13 @@ def unwrapped(layer):
 
 
 def _fusing(model, name, quantized):
-    """True if layer ``name`` is a quantized ReLU layer (the converter fuses it into its producer).
+    """True if layer ``name`` is a quantized plain ReLU layer (the converter fuses it into its producer).
 
-    LiteRT fuses only ReLU/ReLU6 into a CONV_2D/ADD; a swish, sigmoid, ... layer is an
-    op of its own, whose int8 input is a boundary.
+    LiteRT fuses a ReLU into a CONV_2D/ADD; a ReLU6 (RELU plus MINIMUM in the .tflite), swish,
+    sigmoid, ... layer is an op of its own, whose int8 input is a boundary. Without one, the
+    converter gave that input a calibrated scale but the next kernel's bias the fake-quant's.
     """
-    inner = unwrapped(model.get_layer(name))
-    return name in quantized and (
-        isinstance(inner, keras.layers.ReLU)
-        or (isinstance(inner, keras.layers.Activation) and is_relu(inner.activation))
-    )
+    return name in quantized and is_plain_relu(unwrapped(model.get_layer(name)))
 
 
 def consumers(config):
@@ -78,6 +82,10 @@ def consumers(config):
             for inbound in node_inbounds(node):
                 found.setdefault(inbound[0], []).append(entry["name"])
     return found
+
+
+def _inbound_names(entry):
+    return [inbound[0] for node in entry["inbound_nodes"] for inbound in node_inbounds(node)]
 
 
 def float_boundaries(model, quantized, weight_layers, include_pooling=True):
@@ -102,7 +110,10 @@ def float_boundaries(model, quantized, weight_layers, include_pooling=True):
             continue
         if not include_pooling and isinstance(inner, POOLING):
             continue
-        if name not in outputs and users and all(_fusing(model, user, quantized) for user in users):
+        if isinstance(inner, keras.layers.Concatenate) and any(source in quantized for source in _inbound_names(entry)):
+            continue  # LiteRT's CONCATENATION takes the scale of its quantized inputs (converter's choice)
+        fuses = not isinstance(inner, keras.layers.Concatenate)  # CONCATENATION has no fused activation
+        if fuses and name not in outputs and users and all(_fusing(model, user, quantized) for user in users):
             continue  # fused into the producer with the ReLU's a-bit range
         if (
             name in weight_layers

@@ -157,6 +157,7 @@ def measure_ranges(student, names, images, batch_size=64, input_range=None, logi
     ranges = _measured(student, names, images, batch_size, input_range)
     quantizers = activation_quantizers(student)
     inputs_of = producers(student)
+    _shared_concat_ranges(student, ranges, inputs_of)
     _fine_pool_ranges(student, ranges, quantizers, inputs_of)
     _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin)
     return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
@@ -180,6 +181,32 @@ def _measured(student, names, images, batch_size, input_range):
     for index, name in enumerate(names, start=1):
         ranges[name] = with_bn_range(student.get_layer(name), (low[index], high[index]))
     return ranges
+
+
+def _shared_concat_ranges(student, ranges, inputs_of):
+    """Gives every ranged Concatenate, and its ranged inputs, the union of their ranges (one scale in LiteRT).
+
+    Concats that feed concats (DenseNet's blocks) form one group: all of it gets one range.
+    """
+    group = {}  # union-find over layer names
+
+    def root(name):
+        while group.setdefault(name, name) != name:
+            name = group[name]
+        return name
+
+    for name in list(ranges):
+        if name in inputs_of and isinstance(boundaries.unwrapped(student.get_layer(name)), keras.layers.Concatenate):
+            for source in inputs_of[name]:
+                if source in ranges:
+                    group[root(source)] = root(name)
+    members = {}
+    for name in group:
+        members.setdefault(root(name), []).append(name)
+    for names in members.values():
+        union = (min(ranges[n][0] for n in names), max(ranges[n][1] for n in names))
+        for name in names:
+            ranges[name] = union
 
 
 def _activation_grid(quantizers, name):

@@ -164,6 +164,34 @@ def is_relu(function):
     return activation_name(function) in _RELU_NAMES
 
 
+def is_plain_relu(layer):
+    """True for a ReLU layer or ``Activation("relu")`` that LiteRT fuses into its producer's kernel.
+
+    A ReLU with ``max_value`` (ReLU6), a threshold or a slope becomes RELU/MINIMUM ops of its own.
+    """
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.max_value is None and not float(layer.threshold) and not float(layer.negative_slope)
+    return isinstance(layer, keras.layers.Activation) and activation_name(layer.activation) == "relu"
+
+
+# Layers whose fused activation the student splits off into an Activation layer of its own (see
+# ``splits_activation``).
+_SPLIT_KINDS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.Dense)
+
+
+def splits_activation(layer):
+    """True if the student gives ``layer``'s fused activation a layer of its own (``student.split_activations``).
+
+    LiteRT fuses only ReLU into CONV_2D/FULLY_CONNECTED; a sigmoid, swish, GELU or ReLU6 runs
+    as an op of its own, whose int8 input (the pre-activation) needs a range of its own. As a
+    separate ``Activation`` layer it gets one (``boundaries.float_boundaries``), where a fused
+    activation hid that tensor inside the layer and the converter mixed a calibrated scale with
+    the fake-quantized ones (the next layer's bias 15/255 of its true scale).
+    """
+    function = activation_name(getattr(layer, "activation", None))
+    return type(layer) in _SPLIT_KINDS and function not in (None, "linear", *_TFMOT_FUSED)
+
+
 def table_row(layer, table=None):
     """The row of ``layer``'s exact type; UserError if it has weights and no row; None if it has neither."""
     table = GDFQ_TABLE if table is None else table

@@ -22,7 +22,7 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.quantization.boundaries import float_boundaries, input_quantize_layer
 from autorecon_tf.quantization.configs import LayerQuantizeConfig
 from autorecon_tf.quantization.quantizers import ActivationQuantizer
-from autorecon_tf.quantization.scheme import get_scheme
+from autorecon_tf.quantization.scheme import get_scheme, splits_activation
 from autorecon_tf.utils.functional import INPUT, rebuild
 
 MIN_BITS, MAX_BITS = 2, 8
@@ -91,6 +91,7 @@ def build_student(
     weight_bits = check_bits(weight_bits, "weight_bits")
     activation_bits = check_bits(activation_bits, "activation_bits")
     _check_model(teacher_model)
+    teacher_model = split_activations(teacher_model)
     quantize_scheme = get_scheme(scheme, weight_bits, activation_bits)
     registry = quantize_scheme.get_quantize_registry()
     annotate, annotated = _annotation(
@@ -107,6 +108,30 @@ def build_student(
             raise ValueError("input_range is only used with int8_boundaries=True")
         student, _ = rebuild(student, after={INPUT: input_quantize_layer(input_range)})
     return student
+
+
+def split_activations(model):
+    """``model`` with each fused non-ReLU activation as an ``Activation`` layer of its own (same function).
+
+    The layer keeps its name and weights with ``activation="linear"``; ``<name>_activation``
+    follows it (``scheme.splits_activation`` says which and why). ``model`` is untouched; it is
+    returned as it is when nothing is split.
+    """
+    targets = [layer for layer in model.layers if splits_activation(layer)]
+    if not targets:
+        return model
+    if isinstance(model, keras.Sequential):
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
+    linear = {
+        layer.name: layer.__class__.from_config({**layer.get_config(), "activation": "linear"}) for layer in targets
+    }
+    after = {
+        layer.name: keras.layers.Activation(layer.activation, name=f"{layer.name}_activation") for layer in targets
+    }
+    split, _ = rebuild(model, after=after, replace=linear)
+    for layer in targets:
+        linear[layer.name].set_weights(layer.get_weights())
+    return split
 
 
 def _annotation(teacher_model, registry, weight_bits, activation_bits, quantize_first_last, int8_boundaries):

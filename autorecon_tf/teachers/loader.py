@@ -145,8 +145,23 @@ def load_teacher(path, require_batchnorm=True, input_range=None, input_mean=None
     :func:`~autorecon_tf.teachers.input_space.resolve`), for a model without teacher.json.
     """
     model = load_keras_model(path, what="teacher")
+    info = _sidecar_info(os.fspath(path))
+    return teacher_from_model(model, os.fspath(path), info, require_batchnorm, input_range, input_mean, input_std)
+
+
+def in_memory_name(model):
+    """What names a model that has no file (the Python API's teacher): its name and weights digest."""
+    from autorecon_tf.determinism import weights_digest
+
+    return f"<in-memory model {model.name!r}, weights sha256 {weights_digest(model)[:16]}>"
+
+
+def teacher_from_model(
+    model, path, info=None, require_batchnorm=True, input_range=None, input_mean=None, input_std=None
+):
+    """A :class:`Teacher` of a Keras model; ``path`` names it in messages and records, ``info`` is its teacher.json."""
     validate_teacher(model, path, require_batchnorm)
-    info, space = _sidecar_info(os.fspath(path)), None
+    info, space = dict(info or {}), None
     if "preprocessing" in info:
         if (input_range, input_mean, input_std) != (None, None, None):
             raise UserError(f"{path!r} has a teacher.json that gives its input space: drop --input_range/_mean/_std")
@@ -159,7 +174,7 @@ def load_teacher(path, require_batchnorm=True, input_range=None, input_mean=None
     model.trainable = False
     return Teacher(
         model=model,
-        path=os.fspath(path),
+        path=path,
         input_shape=input_shape,
         num_classes=num_classes,
         batchnorm_layers=batchnorm,

@@ -30,7 +30,7 @@ def producers(model):
     }
 
 
-def rebuild(model, after=None, before=None, name=None, bypass=()):
+def rebuild(model, after=None, before=None, name=None, bypass=(), replace=None):
     """A new functional model calling ``model``'s layers, with layers inserted.
 
     Args:
@@ -38,15 +38,16 @@ def rebuild(model, after=None, before=None, name=None, bypass=()):
       after: ``{layer name or INPUT: layer}``: ``layer`` is called on that layer's
         output (on the model input for ``INPUT``) and replaces it downstream.
       before: ``{layer name: layer}``: ``layer`` is called on the (single) input
-        of that layer.
+        of that layer; ``{layer name: [layer, ...]}``: one on each of its inputs.
       name: the new model's name (default: ``model.name``).
       bypass: names of single-input layers that are not called: their input
         passes through unchanged.
+      replace: ``{layer name: layer}``: ``layer`` is called in that layer's place.
 
     Returns:
       ``(model, tensors)``: the new model and ``{layer name: output tensor}``.
     """
-    after, before = after or {}, before or {}
+    after, before, replace = after or {}, before or {}, replace or {}
     config = model.get_config()
     input_name = config["input_layers"][0][0]
     image = keras.Input(shape=model.inputs[0].shape[1:], name=input_name)
@@ -58,13 +59,16 @@ def rebuild(model, after=None, before=None, name=None, bypass=()):
         (node,) = entry["inbound_nodes"]
         node = node_inbounds(node)
         inputs = [tensors[inbound[0]] for inbound in node]
-        if layer_name in before:
+        if isinstance(before.get(layer_name), (list, tuple)):
+            inputs = [inserted(tensor) for inserted, tensor in zip(before[layer_name], inputs, strict=True)]
+        elif layer_name in before:
             inputs = [before[layer_name](inputs[0])]
         kwargs = node[0][3] if len(node[0]) > 3 else {}
         if layer_name in bypass:
             (output,) = inputs
         else:
-            output = model.get_layer(layer_name)(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
+            layer = replace.get(layer_name) or model.get_layer(layer_name)
+            output = layer(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
         if layer_name in after:
             output = after[layer_name](output)
         tensors[layer_name] = output
