@@ -64,6 +64,19 @@ def _config(path, budget, config, overrides):
         raise UserError(f"budget={budget!r}: {error}") from None
 
 
+def _check_arguments(weight_bits, activation_bits, generator, genotype):
+    from autorecon_tf.pipelines.compress import METHODS
+    from autorecon_tf.quantization.student import MAX_BITS, MIN_BITS
+
+    for name, bits in (("weight_bits", weight_bits), ("activation_bits", activation_bits)):
+        if not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
+            raise UserError(f"{name}={bits!r}: give an integer from {MIN_BITS} to {MAX_BITS}")
+    if generator not in METHODS:
+        raise UserError(f"generator={generator!r}: choose one of {', '.join(METHODS)}")
+    if METHODS[generator].needs_genotype:
+        cli.require_file(genotype, "genotype", "give the genotype.json written by tools/search.py")
+
+
 def compress(
     model,
     weight_bits=4,
@@ -83,6 +96,8 @@ def compress(
 ):
     """Compresses ``model`` data-free to a W/A-bit student; returns ``(student, metrics)``.
 
+    It is long because the keywords are the API: each is passed through, and documented here.
+
     Args:
       model: a Keras classifier (or its .keras/.h5/SavedModel path); a nested
         ``Sequential`` is flattened, the input space read from its Rescaling/Normalization
@@ -101,17 +116,10 @@ def compress(
       ``metrics.json``.
     """
     from autorecon_tf.compat import tf
-    from autorecon_tf.pipelines.compress import METHODS, STUDENT_FILE, run_compression
-    from autorecon_tf.quantization.student import MAX_BITS, MIN_BITS
+    from autorecon_tf.pipelines.compress import STUDENT_FILE, run_compression
     from autorecon_tf.teachers.loader import load_keras_model
 
-    for name, bits in (("weight_bits", weight_bits), ("activation_bits", activation_bits)):
-        if not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
-            raise UserError(f"{name}={bits!r}: give an integer from {MIN_BITS} to {MAX_BITS}")
-    if generator not in METHODS:
-        raise UserError(f"generator={generator!r}: choose one of {', '.join(METHODS)}")
-    if METHODS[generator].needs_genotype:
-        cli.require_file(genotype, "genotype", "give the genotype.json written by tools/search.py")
+    _check_arguments(weight_bits, activation_bits, generator, genotype)
     config = _config(COMPRESS_CONFIG, budget, config, overrides)
     teacher = _teacher(model, input_range, input_mean, input_std)
     if teacher.outputs_probabilities:
