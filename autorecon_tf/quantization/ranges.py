@@ -119,6 +119,15 @@ def source_range(model, name, ranges, inputs_of, fused_activations=True):
     return None
 
 
+def quantized_layer(quantizer_name):
+    """The layer name of an :func:`activation_quantizers` entry: ``"<layer>"`` or ``"<layer>/activation"``.
+
+    keras.applications layer names hold "/" themselves (``expanded_conv/squeeze_excite/Relu``).
+    """
+    suffix = "/activation"
+    return quantizer_name[: -len(suffix)] if quantizer_name.endswith(suffix) else quantizer_name
+
+
 def _quantizer_ranges(quantizers):
     return {name: (float(v["min"].numpy()), float(v["max"].numpy())) for name, _, v in quantizers}
 
@@ -129,7 +138,7 @@ def export_boundaries(student):
     Empty for a student built with ``int8_boundaries`` except for pooling layers;
     students built without (GDFQ's placement) get them measured by :func:`measure_ranges`.
     """
-    quantized = {name.split("/")[0] for name, _, _ in activation_quantizers(student)}
+    quantized = {quantized_layer(name) for name, _, _ in activation_quantizers(student)}
     weight_layers = {wrapper.name for wrapper in quantize_wrappers(student) if wrapper._weight_vars}
     return boundaries.float_boundaries(student, quantized, weight_layers)
 
@@ -212,7 +221,7 @@ def _shared_concat_ranges(student, ranges, inputs_of):
 def _activation_grid(quantizers, name):
     """``(low, step, num_bits)`` of the a-bit grid of the activation quantizer of layer ``name`` (or None)."""
     for quantized_name, quantizer, variables in quantizers:
-        if quantized_name.split("/")[0] == name:
+        if quantized_layer(quantized_name) == name:
             # float64: the grid as exact as the ranges it extends (the variables are float32).
             minimum, maximum = (tf.cast(variables[key], tf.float64) for key in ("min", "max"))
             step, zero_point = nudged_grid(minimum, maximum, quantizer.num_bits)
