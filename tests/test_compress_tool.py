@@ -57,6 +57,20 @@ def test_searched_generator_needs_a_genotype(teacher_path, tmp_path):
     _assert_one_line_error(result, "--genotype")
 
 
+def test_a_genotype_that_fails_to_load_leaves_no_workdir(teacher_path, tmp_path):
+    genotype = tmp_path / "genotype.json"
+    genotype.write_text('{"version":')
+    workdir = tmp_path / "run"
+    result = run_compress(teacher_path, str(workdir), "--generator=searched", f"--genotype={genotype}")
+    _assert_one_line_error(result, "is not valid JSON", "tools/search.py")
+    assert not workdir.exists()
+
+
+def test_a_workdir_that_cannot_be_written_is_named(teacher_path):
+    result = run_compress(teacher_path, "/proc/autorecon/run")
+    _assert_one_line_error(result, "--workdir '/proc/autorecon/run' cannot be written")
+
+
 def test_unknown_generator_is_named(teacher_path, tmp_path):
     result = run_compress(teacher_path, str(tmp_path / "run"), "--generator=gan")
     _assert_one_line_error(result, "'gan'", "gdfq")

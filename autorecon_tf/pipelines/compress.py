@@ -266,32 +266,32 @@ def run_compression(
         raise UserError(f"unknown --generator={method!r}: choose one of {', '.join(METHODS)}")
     check_budget(config)
     start = time.time()
-    os.makedirs(workdir, exist_ok=True)
-    settings = _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path)
-    records.check_settings(workdir, {**settings, "config": config.to_dict()})
-    determinism.configure(seed, config.deterministic)
-    data = _load_real(teacher, config, method, eval_data)
-    with strategy.scope():
-        job = CompressJob(method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path)
-        start_epoch = job.restore()
-    if start_epoch:
-        log(f"Resuming {method} from the checkpoint after epoch {start_epoch} of {job.total_epochs}")
-    images = job.row.images(job, data, log)
-    progress = ProgressRecorder(
-        os.path.join(workdir, records.PROGRESS_FILE),
-        int(config.batch_size) * int(config.steps_per_epoch),
-        announce_resume=False,  # said above, with the method and the epoch count
-    )
-    callbacks = [
-        progress,
-        EpochCheckpoint(job.manager, job.epochs_done),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
-    ]
-    seconds_before = progress.state.get("elapsed_seconds", 0.0)  # epochs of earlier (killed) invocations
-    fit(job, start_epoch, callbacks, images)
-    job.trainer.warmup = False  # ranges frozen for evaluation and in the saved student
-    results = evaluate_and_save(job, data)
-    wall_seconds = seconds_before + (time.time() - start)
-    metrics = make_metrics(job, settings, data, results, progress, wall_seconds, strategy.num_replicas_in_sync)
-    atomic.write_json(os.path.join(workdir, METRICS_FILE), metrics)
-    return metrics
+    with records.workdir(workdir):
+        settings = _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path)
+        records.check_settings(workdir, {**settings, "config": config.to_dict()})
+        determinism.configure(seed, config.deterministic)
+        data = _load_real(teacher, config, method, eval_data)
+        with strategy.scope():
+            job = CompressJob(method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path)
+            start_epoch = job.restore()
+        if start_epoch:
+            log(f"Resuming {method} from the checkpoint after epoch {start_epoch} of {job.total_epochs}")
+        images = job.row.images(job, data, log)
+        progress = ProgressRecorder(
+            os.path.join(workdir, records.PROGRESS_FILE),
+            int(config.batch_size) * int(config.steps_per_epoch),
+            announce_resume=False,  # said above, with the method and the epoch count
+        )
+        callbacks = [
+            progress,
+            EpochCheckpoint(job.manager, job.epochs_done),
+            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
+        ]
+        seconds_before = progress.state.get("elapsed_seconds", 0.0)  # epochs of earlier (killed) invocations
+        fit(job, start_epoch, callbacks, images)
+        job.trainer.warmup = False  # ranges frozen for evaluation and in the saved student
+        results = evaluate_and_save(job, data)
+        wall_seconds = seconds_before + (time.time() - start)
+        metrics = make_metrics(job, settings, data, results, progress, wall_seconds, strategy.num_replicas_in_sync)
+        atomic.write_json(os.path.join(workdir, METRICS_FILE), metrics)
+        return metrics

@@ -60,19 +60,19 @@ def run_search(config, workdir, teacher_path=None, strategy="default", input_spa
     teacher_path = teacher_path or config.teacher
     if not teacher_path:
         raise UserError("no teacher given: pass --teacher or set config.teacher")
-    os.makedirs(workdir, exist_ok=True)
-    determinism.configure(config.seed, config.deterministic)
-    strategy = make_strategy(strategy)
-    with strategy.scope():
-        job = build(config, teacher_path, workdir, input_space)
-        # After the build, so that a teacher or config that cannot be built is not recorded.
-        records.check_settings(workdir, {"teacher": os.path.abspath(teacher_path), "config": config.to_dict()})
-        restore(job)
-    print(f"{job.teacher.summary()}; {strategy.num_replicas_in_sync} replica(s)", flush=True)
-    started = time.time()
-    fit(job, config, workdir)
-    logging.info("search loop took %.1f s", time.time() - started)
-    return write_results(job.supernet, config, teacher_path, workdir, os.path.join(workdir, HISTORY_FILE))
+    with records.workdir(workdir):
+        determinism.configure(config.seed, config.deterministic)
+        strategy = make_strategy(strategy)
+        with strategy.scope():
+            job = build(config, teacher_path, workdir, input_space)
+            # After the build, so that a teacher or config that cannot be built is not recorded.
+            records.check_settings(workdir, {"teacher": os.path.abspath(teacher_path), "config": config.to_dict()})
+            restore(job)
+        print(f"{job.teacher.summary()}; {strategy.num_replicas_in_sync} replica(s)", flush=True)
+        started = time.time()
+        fit(job, config, workdir)
+        logging.info("search loop took %.1f s", time.time() - started)
+        return write_results(job.supernet, config, teacher_path, workdir, os.path.join(workdir, HISTORY_FILE))
 
 
 def check_config(config):

@@ -62,17 +62,17 @@ class TeacherJob:
 def train_teacher(config, workdir):
     """Trains (or resumes) a teacher as described by ``config``; returns the teacher record."""
     check_config(config)
-    os.makedirs(workdir, exist_ok=True)
-    determinism.configure(config.seed, config.deterministic)
-    job = build(config)
-    progress = ProgressRecorder(os.path.join(workdir, records.PROGRESS_FILE), job.images_per_epoch)
-    fit(job, config, workdir, progress)
-    recalibration = recalibrate(job, config)
-    record = make_record(job, config, progress, recalibration)
-    atomic.save_model(job.model, os.path.join(workdir, TEACHER_FILE))
-    atomic.write_json(os.path.join(workdir, RECORD_FILE), record)
-    shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
-    return record
+    with records.workdir(workdir):
+        determinism.configure(config.seed, config.deterministic)
+        job = build(config)
+        progress = ProgressRecorder(os.path.join(workdir, records.PROGRESS_FILE), job.images_per_epoch)
+        fit(job, config, workdir, progress)
+        recalibration = recalibrate(job, config)
+        record = make_record(job, config, progress, recalibration)
+        atomic.save_model(job.model, os.path.join(workdir, TEACHER_FILE))
+        atomic.write_json(os.path.join(workdir, RECORD_FILE), record)
+        shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
+        return record
 
 
 def check_config(config):

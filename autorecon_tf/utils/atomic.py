@@ -2,14 +2,20 @@
 
 A killed run therefore never leaves a half-written ``teacher.keras``,
 ``genotype.json`` or ``.tflite`` behind: either the old file (or none) or the
-complete new one exists.
+complete new one exists. So does a write that fails mid-way: a full disk
+(ENOSPC, EDQUOT) leaves the previous artifact intact and gets a one-line error.
 """
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
+
+from autorecon_tf.errors import UserError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @contextlib.contextmanager
@@ -32,6 +38,10 @@ def atomic_path(path):
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in _FULL:
+            raise
+        raise UserError(f"no space left to write {path!r} (the previous one is kept): free some space") from error
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

@@ -4,12 +4,16 @@ Every job (teacher training, search, compression) keeps its state next to its
 checkpoints as small JSON files, written atomically (:mod:`atomic`) so that a kill
 never leaves half a record. ``run.json`` holds the settings a workdir was started
 with: :func:`check_settings` refuses a re-run whose settings differ, because it would
-resume (or overwrite) a different run.
+resume (or overwrite) a different run. :func:`workdir` creates the directory and takes
+it away again if the job stops on a user error before it began.
 """
 
+import contextlib
 import json
 import os
 import platform
+import shutil
+import tempfile
 
 from autorecon_tf.errors import UserError
 from autorecon_tf.utils import atomic
@@ -17,6 +21,30 @@ from autorecon_tf.utils import atomic
 SETTINGS_FILE = "run.json"
 PROGRESS_FILE = "progress.json"  # ProgressRecorder's, in every job's workdir
 _FIX = "delete it, or give a new --workdir"
+
+
+@contextlib.contextmanager
+def workdir(path, flag="--workdir"):
+    """Creates ``path`` (a one-line error if it cannot be written) for the job run inside the ``with``.
+
+    A :class:`UserError` raised inside before the job wrote more than its settings (a genotype
+    that does not load, an ``--eval_data`` of the wrong shape) removes a workdir that this call
+    created, so that a failed start leaves nothing behind; a later one keeps what can resume.
+    """
+    existed = os.path.isdir(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # writable, not only existing (a read-only mount)
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UserError(f"{flag} {path!r} cannot be written ({reason}): give a directory you can write") from error
+    try:
+        yield path
+    except UserError:
+        if not existed and set(os.listdir(path)) <= {SETTINGS_FILE}:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def read_record(path, fix):
