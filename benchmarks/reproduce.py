@@ -49,14 +49,11 @@ import reproduce_grid as grid  # noqa: E402
 from absl import flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.utils import atomic  # noqa: E402
 
 TOOLS = os.path.join(REPO, "tools")
 CONFIGS = os.path.join(REPO, "configs")
-
-
-class HarnessError(Exception):
-    """A user error: printed as one ``error:`` line, exit status 2."""
 
 
 flags.DEFINE_enum("preset", "smoke", list(grid.PRESETS), "The grid of benchmarks/reproduce_grid.py.")
@@ -73,7 +70,7 @@ def _named(preset, flag, value):
     names = [teacher.name for teacher in preset.teachers]
     name, path = value.split("=", 1) if "=" in value else (names[0], value)
     if name not in names:
-        raise HarnessError(f"{flag} {value!r}: preset {preset.name} has no teacher {name!r} ({', '.join(names)})")
+        raise UserError(f"{flag} {value!r}: preset {preset.name} has no teacher {name!r} ({', '.join(names)})")
     return name, path
 
 
@@ -83,7 +80,7 @@ def teacher_overrides(preset, values, archive=None):
     for value in values:
         name, path = _named(preset, "--teacher", value)
         if not os.path.isfile(path):
-            raise HarnessError(f"--teacher {path!r} does not exist: give a teacher.keras of tools/train_teacher.py")
+            raise UserError(f"--teacher {path!r} does not exist: give a teacher.keras of tools/train_teacher.py")
         overrides[name] = os.path.abspath(path)
     for teacher in preset.teachers:
         if archive and not teacher.train:
@@ -92,11 +89,11 @@ def teacher_overrides(preset, values, archive=None):
             try:
                 overrides[teacher.name] = archiving.pin_teacher(archive, teacher.name, source, explicit)
             except archiving.ArchiveError as error:
-                raise HarnessError(str(error)) from None
+                raise UserError(str(error)) from None
         elif teacher.name not in overrides and not teacher.train:
             path = os.path.join(REPO, teacher.path)
             if not os.path.isfile(path):
-                raise HarnessError(
+                raise UserError(
                     f"teacher {teacher.name} file {teacher.path!r} does not exist: train it with "
                     f"tools/train_teacher.py or pass --teacher {teacher.name}=PATH"
                 )
@@ -114,12 +111,12 @@ def search_overrides(preset, values, teachers):
         name, directory = _named(preset, "--search", value)
         missing = [f for f in SEARCH_FILES if not os.path.isfile(os.path.join(directory, f))]
         if missing:
-            raise HarnessError(
+            raise UserError(
                 f"--search {directory!r} lacks {', '.join(missing)}: give the --workdir of a finished tools/search.py run"
             )
         searched_on = _read(os.path.join(directory, "genotype.json")).get("metadata", {}).get("teacher", "")
         if name in teachers and os.path.realpath(searched_on) != os.path.realpath(teachers[name]):
-            raise HarnessError(
+            raise UserError(
                 f"--search {directory!r} was searched on teacher {searched_on!r}, not {teachers[name]!r}:"
                 f" pass the same --teacher {name}=PATH or drop --search"
             )
@@ -349,13 +346,13 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
 
 
 def parse_shard(value):
-    """``"i/n"`` -> (i, n), or a HarnessError naming the flag."""
+    """``"i/n"`` -> (i, n), or a UserError naming the flag."""
     try:
         index, count = (int(part) for part in value.split("/"))
     except ValueError:
         index, count = -1, 0
     if not 0 <= index < count:
-        raise HarnessError(f"--shard {value!r} must be i/n with 0 <= i < n, e.g. 0/2 and 1/2 for two processes")
+        raise UserError(f"--shard {value!r} must be i/n with 0 <= i < n, e.g. 0/2 and 1/2 for two processes")
     return index, count
 
 
@@ -415,15 +412,11 @@ def main(argv):
     del argv
     args = flags.FLAGS  # the flags above, read as args.<name>
     workdir = os.path.abspath(args.workdir or os.path.join(REPO, "runs", f"reproduce_{args.preset}"))
-    try:
-        preset = grid.get_preset(args.preset)
-        archive = os.path.join(REPO, preset.archive) if preset.archive and not args.no_archive else None
-        teachers = {} if args.render_only else teacher_overrides(preset, args.teacher, archive)
-        searches = search_overrides(preset, args.search, teachers)
-        shard = parse_shard(args.shard)
-    except HarnessError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+    preset = grid.get_preset(args.preset)  # a UserError is one line and exit status 2 (cli.run)
+    archive = os.path.join(REPO, preset.archive) if preset.archive and not args.no_archive else None
+    teachers = {} if args.render_only else teacher_overrides(preset, args.teacher, archive)
+    searches = search_overrides(preset, args.search, teachers)
+    shard = parse_shard(args.shard)
     os.makedirs(workdir, exist_ok=True)
     if archive:
         print(f"[archive] {archiving.restore(archive, workdir)} record(s) restored from {archive}", flush=True)

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from autorecon_tf.errors import UserError
+
 from helpers import PYTHON, REPO, assert_user_error, tool_env
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
@@ -119,11 +121,11 @@ def test_search_reuse_checks_its_directory_and_teacher(tmp_path):
     preset = grid.get_preset("core")
     teacher, other = tmp_path / "teacher.keras", tmp_path / "other.keras"
     search = _fake_search(tmp_path / "search", teacher)
-    with pytest.raises(reproduce.HarnessError, match="lacks genotype.json, alpha_history.json"):
+    with pytest.raises(UserError, match="lacks genotype.json, alpha_history.json"):
         reproduce.search_overrides(preset, [f"resnet20={tmp_path}"], {"resnet20": str(teacher)})
-    with pytest.raises(reproduce.HarnessError, match="was searched on teacher .*other.keras"):
+    with pytest.raises(UserError, match="was searched on teacher .*other.keras"):
         reproduce.search_overrides(preset, [f"resnet20={search}"], {"resnet20": str(other)})
-    with pytest.raises(reproduce.HarnessError, match="no teacher 'vgg'"):
+    with pytest.raises(UserError, match="no teacher 'vgg'"):
         reproduce.search_overrides(preset, [f"vgg={search}"], {"resnet20": str(teacher)})
     assert reproduce.search_overrides(preset, [str(search)], {"resnet20": str(teacher)}) == {"resnet20": str(search)}
 
@@ -210,7 +212,7 @@ def test_archive_pins_one_teacher_and_carries_finished_records_to_a_fresh_workdi
     preset = dataclasses.replace(grid.get_preset("standard"), teachers=(missing_default,), archive=str(archive))
     assert grid.get_preset("standard").archive == "benchmarks/results/reproduce_standard"
 
-    with pytest.raises(reproduce.HarnessError, match="no teacher 'resnet20' is pinned"):
+    with pytest.raises(UserError, match="no teacher 'resnet20' is pinned"):
         reproduce.teacher_overrides(preset, [], str(tmp_path / "empty"))
     pinned = reproduce.teacher_overrides(preset, [str(source)], str(archive))["resnet20"]
     assert pinned == str(archive / "teacher_resnet20.keras") and (archive / "teacher_resnet20.keras").read_bytes() == (
@@ -220,7 +222,7 @@ def test_archive_pins_one_teacher_and_carries_finished_records_to_a_fresh_workdi
     # Later runs use the pinned file: the default path may be missing or different, an explicit other one is refused.
     assert reproduce.teacher_overrides(preset, [], str(archive)) == {"resnet20": pinned}
     assert reproduce.teacher_overrides(preset, [str(source)], str(archive)) == {"resnet20": pinned}
-    with pytest.raises(reproduce.HarnessError, match="other.keras.* is not the teacher pinned in .*--no_archive"):
+    with pytest.raises(UserError, match="other.keras.* is not the teacher pinned in .*--no_archive"):
         reproduce.teacher_overrides(preset, [str(other)], str(archive))
 
     workdir = tmp_path / "machine1"
