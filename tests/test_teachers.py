@@ -151,3 +151,17 @@ def test_progress_lines_show_the_losses_the_model_logs(tmp_path, capsys):
     assert [line.split(":")[0] for line in lines] == ["  step 2", "  step 4"]
     assert lines[0].endswith(", loss=0.5000")
     assert lines[1].endswith(", generator_loss=0.0500, student_loss=0.2700") and "nan" not in lines[1]
+
+
+def test_the_last_step_of_an_epoch_prints_only_the_epoch_line(tmp_path, capsys):
+    """A 100-step epoch printed "step 100: 84 s" and then "epoch 3: 84 s" (compress, standard preset)."""
+    from autorecon_tf.trainers.callbacks import ProgressRecorder
+
+    recorder = ProgressRecorder(str(tmp_path / "progress.json"), images_per_epoch=100, print_every=2)
+    recorder.set_params({"steps": 4, "epochs": 1})
+    recorder.on_epoch_begin(0)
+    for batch in range(4):
+        recorder.on_train_batch_end(batch, {"loss": 0.5})
+    recorder.on_epoch_end(0, {"loss": 0.5})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["  step 2", "epoch 1"]

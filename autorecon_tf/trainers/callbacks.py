@@ -57,7 +57,10 @@ class ProgressRecorder(keras.callbacks.Callback):
         self._start = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
-        if (batch + 1) % self.print_every == 0:
+        last = (getattr(self, "params", None) or {}).get(
+            "steps"
+        )  # the epoch line follows: one line for that moment, not two
+        if (batch + 1) % self.print_every == 0 and batch + 1 != last:
             seconds = time.time() - self._start
             # every loss the model logs: `loss` for a teacher, the generator's and the student's in compression
             losses = "".join(f", {k}={float(v):.4f}" for k, v in (logs or {}).items() if k.endswith("loss"))
