@@ -364,7 +364,7 @@ def record(workdir, names):
                     "run": f"W{metrics['weight_bits']}A{metrics['activation_bits']} gdfq",
                     "top1 %": _percent(metrics["student_top1"]),
                     "drop (points)": _percent(metrics["top1_drop"]),
-                    "weights quantized": f"{summary['weights_quantized']}/{summary['weight_layers']}",
+                    "weights quantized": f"{summary['weight_layers_quantized']}/{summary['weight_layers']}",
                     "activations quantized": f"{summary['activations_quantized']}/{summary['activations']}",
                     "minutes": round(metrics["wall_time_seconds"] / 60, 1),
                     "TFLite top1 %": _percent(parity.get("tflite_top1")),
