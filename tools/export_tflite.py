@@ -76,7 +76,7 @@ def _print_table(report):
     kinds = [name for name in ("student_int4", "student_int8", "teacher_float32") if name in sizes]
     labels = " / ".join(name.split("_")[-1] for name in kinds)
     print(f"{f'size {labels} (KiB)':34s} " + " / ".join(f"{sizes[name] / 1024:.1f}" for name in kinds))
-    print(f"{f'latency {labels} (ms, 1 thr)':34s} " + " / ".join(f"{latency[name]['median_ms']:.3f}" for name in kinds))
+    print(f"{f'latency {labels} (ms)':34s} " + " / ".join(f"{latency[name]['median_ms']:.3f}" for name in kinds))
     print(f"{'grid check':34s} {'passed' if report['grid_check']['passed'] else 'FAILED'}")
     if "int4" in report and not report["int4"]["exact"]:
         print(f"{'int4 weights clipped to [-8, 7]':34s} {report['int4']['clipped_weights']}")
