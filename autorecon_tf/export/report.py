@@ -61,6 +61,13 @@ def _write_student(student_bytes, out_path, weights, weight_bits):
         write_bytes(out_path, student_bytes)
         return {"student_int8": out_path}, None
     int4_bytes, record = to_int4(student_bytes, weight_bits)
+    if not record["exact"]:
+        logging.warning(
+            "int4: %d weights of the student's asymmetric %d-bit grids lie outside int4's [-8, 7] and were clipped: "
+            "the int4 file is not the student's function (see autorecon_tf/export/int4.py)",
+            record["clipped_weights"],
+            weight_bits,
+        )
     write_bytes(int8_sibling(out_path), student_bytes)
     write_bytes(out_path, int4_bytes)
     return {"student_int8": int8_sibling(out_path), "student_int4": out_path}, record
