@@ -154,8 +154,13 @@ def export_tflite(
     budget="standard",
     overrides=None,
     config=None,
+    weights=None,
 ):
     """Writes ``student`` as a fully-integer .tflite at ``path``; returns the export report.
+
+    ``weights``: ``"int4"`` stores the conv/dense filters of a student with weight bits <= 4 as
+    packed INT4 (the int8 file stays beside ``path`` as ``<path>_int8.tflite``); None: the config's
+    ``export.weights`` (int8).
 
     ``teacher``: the model it was compressed from (model, path or Teacher; with the same
     ``input_*`` as for :func:`compress`). ``generator``: a generator (model or path, e.g.
@@ -177,6 +182,8 @@ def export_tflite(
     if isinstance(generator, (str, os.PathLike)):
         generator = load_keras_model(generator, what="generator")
     config = _config(EXPORT_CONFIG, budget, config, overrides)
+    if weights is not None:
+        config.export.weights = weights
     report = export_loaded(
         student, _teacher(teacher, input_range, input_mean, input_std), path, config, generator, None, eval_data
     )

@@ -34,6 +34,9 @@ def get_config(arg=None):
     # capped by the never-clipping interval bound; 0 keeps the bound (see
     # autorecon_tf/quantization/ranges.py, _bound_pool_and_dense).
     config.export.logit_margin = 2.0
+    # "int8", or "int4": packed INT4 conv/dense filters for students with weight bits <= 4
+    # (autorecon_tf/export/int4.py; the int8 file is kept beside it as <out>_int8.tflite).
+    config.export.weights = "int8"
 
     config.evaluation = ml_collections.ConfigDict()
     config.evaluation.dataset = ""  # empty: the dataset recorded in teacher.json

@@ -2,11 +2,14 @@
 
     python tools/export_tflite.py --config configs/export_default.py:standard \
         --student runs/compress/student.keras --teacher_dir runs/teacher_resnet20_fmnist \
-        --out runs/export/student.tflite [--generator runs/compress/generator.keras]
+        --out runs/export/student.tflite [--generator runs/compress/generator.keras] [--weights=int4]
 
 Writes (atomically) ``--out``, ``teacher_float32.tflite`` and ``export_report.json``
-beside it: parity with the Keras student on the real test set, the grid check
-read from the .tflite, file sizes and single-thread batch-1 latencies.
+beside it: parity with the Keras student on the real test set under LiteRT's builtin kernels
+and XNNPACK, with issue 22's verdict (met or missed, and by how much), the grid check read
+from the .tflite, which kernel runs each conv/dense op, file sizes and single-thread batch-1
+latencies. ``--weights=int4`` (weight bits <= 4) stores the conv/dense filters as packed INT4
+at ``--out`` and keeps the int8 file beside it as ``<out>_int8.tflite``.
 
 A teacher without a ``teacher.json`` (any Keras classifier) takes the same
 ``--input_range`` / ``--input_mean`` / ``--input_std`` as ``tools/compress.py``, and
@@ -37,6 +40,9 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "The Fashion-MNIST IDX directo
 _EVAL_DATA = flags.DEFINE_string(
     "eval_data", None, "Labelled test data for parity: an .npz with x and y, or a folder of class subfolders."
 )
+_WEIGHTS = flags.DEFINE_enum(
+    "weights", None, ["int8", "int4"], "Filter storage; default: config.export.weights (int8). int4: weight bits <= 4."
+)
 _INPUT_SPACE = cli.define_input_space_flags()
 
 
@@ -49,24 +55,33 @@ def _teacher_path():
 
 
 def _print_table(report):
+    from autorecon_tf.export.parity import verdict_line
+
     parity = report.get("parity", {})
+    kind = report.get("weights", "int8")
     rows = [
         ("teacher accuracy (Keras)", report.get("teacher_keras_top1")),
         ("student accuracy (Keras)", parity.get("keras_top1")),
-        ("student accuracy (TFLite int8)", parity.get("tflite_top1")),
-        ("top-1 agreement Keras/TFLite", parity.get("top1_agreement")),
+        (f"student accuracy (LiteRT {kind})", parity.get("tflite_top1")),
+        (f"student accuracy (builtin {kind})", parity.get("builtin_top1")),
+        ("top-1 agreement Keras/LiteRT", parity.get("keras_vs_xnnpack", parity.get("top1_agreement"))),
+        ("top-1 agreement Keras/builtin", parity.get("keras_vs_builtin")),
+        ("top-1 agreement builtin/XNNPACK", parity.get("builtin_vs_xnnpack")),
     ]
+    if "int4" in report:
+        rows.append(("top-1 agreement int4/int8 builtin", report["int4"].get("top1_agreement_with_int8_builtin")))
     for label, value in rows:
         print(f"{label:34s} {'-' if value is None else f'{100 * value:.2f}%'}")
     sizes, latency = report["size_bytes"], report["latency"]
-    print(
-        f"{'size int8 / float32 (KiB)':34s} {sizes['student_int8'] / 1024:.1f} / {sizes['teacher_float32'] / 1024:.1f}"
-    )
-    print(
-        f"{'latency int8 / float32 (ms, 1 thr)':34s} {latency['student_int8']['median_ms']:.3f} / "
-        f"{latency['teacher_float32']['median_ms']:.3f}"
-    )
+    kinds = [name for name in ("student_int4", "student_int8", "teacher_float32") if name in sizes]
+    labels = " / ".join(name.split("_")[-1] for name in kinds)
+    print(f"{f'size {labels} (KiB)':34s} " + " / ".join(f"{sizes[name] / 1024:.1f}" for name in kinds))
+    print(f"{f'latency {labels} (ms)':34s} " + " / ".join(f"{latency[name]['median_ms']:.3f}" for name in kinds))
     print(f"{'grid check':34s} {'passed' if report['grid_check']['passed'] else 'FAILED'}")
+    if "int4" in report and not report["int4"]["exact"]:
+        print(f"{'int4 weights clipped to [-8, 7]':34s} {report['int4']['clipped_weights']}")
+    if "verdict" in parity:
+        print(f"{'parity verdict':34s} {verdict_line(parity['verdict'])}")
 
 
 def main(argv):
@@ -77,6 +92,8 @@ def main(argv):
         raise UserError(f"--out={_OUT.value!r} must name a .tflite file to write")
     from autorecon_tf.export.report import export_run
 
+    if _WEIGHTS.value:
+        config.export.weights = _WEIGHTS.value
     report = export_run(
         student_path,
         _teacher_path(),

@@ -2,7 +2,8 @@
 
 * Kernels: every CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED weight tensor
   may use at most 2^w distinct int8 values per output channel (its quantized
-  dimension).
+  dimension). Packed INT4 filters (``--weights=int4``, :mod:`autorecon_tf.export.int4`) are
+  read from the flatbuffer and unpacked as LiteRT unpacks them.
 * Activations: each quantized ReLU becomes ``CONV_2D/ADD (fused ReLU) -> MINIMUM``
   in the .tflite, the MINIMUM being the clamp to the a-bit range. Running the
   interpreter with ``experimental_preserve_all_tensors=True`` (and no delegate,
@@ -12,6 +13,7 @@
 
 import numpy as np
 
+from autorecon_tf.export.int4 import read_int4_filters
 from autorecon_tf.export.runtime import make_interpreter, ops_details, quantize_input
 
 KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -23,21 +25,31 @@ def _levels_per_channel(values, axis):
     return [len(np.unique(channel)) for channel in moved]
 
 
-def kernel_levels(interpreter):
-    """``{weight tensor name: max distinct int8 values over output channels}`` for every kernel op."""
+def kernel_levels(interpreter, int4_filters=None):
+    """``{weight tensor name: max distinct values over output channels}`` for every kernel op.
+
+    ``int4_filters``: :func:`~autorecon_tf.export.int4.read_int4_filters` of the same file (the
+    interpreter does not hand out INT4 tensors); their ``dtype`` is ``"int4"``.
+    """
+    int4_filters = int4_filters or {}
     details = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
     result = {}
     for op in ops_details(interpreter):
         if op["op_name"] not in KERNEL_OPS:
             continue
         detail = details[op["inputs"][1]]
-        values = interpreter.get_tensor(detail["index"])
+        if detail["name"] in int4_filters:
+            _, values, _ = int4_filters[detail["name"]]
+            dtype = "int4"
+        else:
+            values = interpreter.get_tensor(detail["index"])
+            dtype = values.dtype.name
         axis = int(detail["quantization_parameters"]["quantized_dimension"])
         if len(detail["quantization_parameters"]["scales"]) <= 1:
             axis = 0 if op["op_name"] != "DEPTHWISE_CONV_2D" else values.ndim - 1
         result[detail["name"]] = {
             "op": op["op_name"],
-            "dtype": values.dtype.name,
+            "dtype": dtype,
             "max_levels": max(_levels_per_channel(values, axis)),
         }
     return result
@@ -70,9 +82,9 @@ def check_grids(tflite_model, weight_bits, activation_bits, images, expected_act
         bits the clamp is a no-op the converter may drop).
     """
     interpreter = make_interpreter(tflite_model, preserve_all_tensors=True, delegates=False)
-    kernels = kernel_levels(interpreter)
+    kernels = kernel_levels(interpreter, read_int4_filters(tflite_model))
     activations = activation_levels(interpreter, np.asarray(images, np.float32))
-    kernels_ok = all(k["dtype"] == "int8" and k["max_levels"] <= 2**weight_bits for k in kernels.values())
+    kernels_ok = all(k["dtype"] in ("int8", "int4") and k["max_levels"] <= 2**weight_bits for k in kernels.values())
     activations_ok = all(levels <= 2**activation_bits for levels in activations.values())
     count_ok = expected_activations is None or activation_bits == 8 or len(activations) == expected_activations
     return {

@@ -1,21 +1,27 @@
 """The whole export of a student: .tflite files, parity, grids, sizes and latencies, as one report.
 
 ``tools/export_tflite.py`` and the demo call :func:`export_run`, which calls :func:`export_student`; it
-writes ``student.tflite`` (int8), ``teacher_float32.tflite`` beside it and
-returns the report dict that the tool stores as ``export_report.json``.
+writes ``student.tflite`` (int8; with ``weights="int4"`` packed INT4 filters, the int8 file beside it
+as ``student_int8.tflite``), ``teacher_float32.tflite`` beside it and returns the report dict that
+the tool stores as ``export_report.json``: sizes, latencies, the grid check, which kernel runs each
+conv/dense op, and parity on LiteRT's builtin kernels and XNNPACK with issue 22's verdict
+(:func:`~autorecon_tf.export.parity.parity_verdict`).
 """
 
 import os
 import time
 
+import numpy as np
 from absl import logging
 
 from autorecon_tf.data.calibration import calibration_set
 from autorecon_tf.errors import UserError
 from autorecon_tf.export.convert import convert_float, convert_student
 from autorecon_tf.export.grid_check import check_grids
+from autorecon_tf.export.int4 import MAX_INT4_WEIGHT_BITS, kernel_paths, to_int4
 from autorecon_tf.export.latency import measure_latency
-from autorecon_tf.export.parity import parity_report
+from autorecon_tf.export.parity import parity_report, parity_verdict
+from autorecon_tf.export.runtime import make_interpreter, run_tflite
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN
 from autorecon_tf.quantization.student import is_quantized_student, lowbit_activation_quantizers, student_bits
@@ -27,6 +33,44 @@ def check_student(student, path):
         raise UserError(
             f"{path!r} is not a quantized student (no autorecon_tf quantizers): export the output of compress"
         )
+
+
+WEIGHT_FORMATS = ("int8", "int4")
+
+
+def check_weights(student, weights, path):
+    """``weights`` is ``int8`` or ``int4``; ``int4`` needs a student with weight bits <= 4."""
+    if weights not in WEIGHT_FORMATS:
+        raise UserError(f"weights={weights!r}: choose one of {', '.join(WEIGHT_FORMATS)}")
+    weight_bits, _ = student_bits(student)
+    if weights == "int4" and (weight_bits is None or weight_bits > MAX_INT4_WEIGHT_BITS):
+        raise UserError(
+            f"--weights=int4 needs a student with weight bits <= {MAX_INT4_WEIGHT_BITS}; {path!r} has "
+            f"{weight_bits}-bit weights: export it with --weights=int8"
+        )
+
+
+def int8_sibling(out_path):
+    """Where an int4 export keeps its int8 file: ``<out without .tflite>_int8.tflite``."""
+    return f"{os.path.splitext(out_path)[0]}_int8.tflite"
+
+
+def _write_student(student_bytes, out_path, weights, weight_bits):
+    """Writes the .tflite(s); returns ``({kind: path}, int4 record or None)``, kind ``student_int8/_int4``."""
+    if weights == "int8":
+        write_bytes(out_path, student_bytes)
+        return {"student_int8": out_path}, None
+    int4_bytes, record = to_int4(student_bytes, weight_bits)
+    if not record["exact"]:
+        logging.warning(
+            "int4: %d weights of the student's asymmetric %d-bit grids lie outside int4's [-8, 7] and were clipped: "
+            "the int4 file is not the student's function (see autorecon_tf/export/int4.py)",
+            record["clipped_weights"],
+            weight_bits,
+        )
+    write_bytes(int8_sibling(out_path), student_bytes)
+    write_bytes(out_path, int4_bytes)
+    return {"student_int8": int8_sibling(out_path), "student_int4": out_path}, record
 
 
 def export_student(
@@ -42,29 +86,34 @@ def export_student(
     grid_images=256,
     input_range=None,
     logit_margin=LOGIT_MARGIN,
+    weights="int8",
 ):
     """Converts, writes and measures; returns the report (see the module docstring).
 
-    ``input_range``: the data-free range of the model input (see ``convert_student``).
+    ``input_range``: the data-free range of the model input (see ``convert_student``). ``weights``:
+    ``int4`` writes packed INT4 filters at ``out_path`` and the int8 file at :func:`int8_sibling`.
     """
     check_student(student, out_path)
+    check_weights(student, weights, out_path)
     weight_bits, activation_bits = student_bits(student)
     start = time.time()
     student_bytes, ranges = convert_student(
         student, calibration_images, int8_io=int8_io, input_range=input_range, logit_margin=logit_margin
     )
-    write_bytes(out_path, student_bytes)
+    files, int4_record = _write_student(student_bytes, out_path, weights, weight_bits)
     teacher_path = os.path.join(os.path.dirname(os.path.abspath(out_path)), "teacher_float32.tflite")
     write_bytes(teacher_path, convert_float(teacher))
+    files["teacher_float32"] = teacher_path
     grid_source = eval_images if eval_images is not None else calibration_images
     report = {
         "student_tflite": os.path.abspath(out_path),
         "teacher_tflite": teacher_path,
+        "weights": weights,
         "weight_bits": weight_bits,
         "activation_bits": activation_bits,
         "int8_io": bool(int8_io),
         "conversion_seconds": round(time.time() - start, 1),
-        "size_bytes": {"student_int8": os.path.getsize(out_path), "teacher_float32": os.path.getsize(teacher_path)},
+        "size_bytes": {kind: os.path.getsize(path) for kind, path in files.items()},
         "export_ranges": {name: list(value) for name, value in ranges.items()},
         "grid_check": check_grids(
             out_path,
@@ -73,17 +122,42 @@ def export_student(
             grid_source[:grid_images],
             len(lowbit_activation_quantizers(student)),
         ),
+        "kernels": kernel_paths(out_path),
         "latency": {
-            "student_int8": measure_latency(out_path, runs=latency_runs, num_threads=latency_threads),
-            "teacher_float32": measure_latency(teacher_path, runs=latency_runs, num_threads=latency_threads),
+            kind: measure_latency(path, runs=latency_runs, num_threads=latency_threads) for kind, path in files.items()
         },
     }
+    if int4_record is not None:
+        report["int4"] = {**int4_record, "int8_tflite": files["student_int8"], "note": INT4_NOTE}
     if eval_images is not None:
-        report["parity"] = parity_report(student, out_path, eval_images, eval_labels, progress_label="student parity")
-        teacher_parity = parity_report(teacher, teacher_path, eval_images, eval_labels, progress_label="teacher parity")
-        report["teacher_keras_top1"] = teacher_parity["keras_top1"]
-        report["teacher_tflite_top1"] = teacher_parity["tflite_top1"]
+        _add_parity(report, student, (teacher, teacher_path), files, eval_images, eval_labels)
     return report
+
+
+INT4_NOTE = (
+    "int4 CONV_2D/DEPTHWISE_CONV_2D run LiteRT's builtin kernels, which unpack the filter on every invoke "
+    "(XNNPACK rejects int4 conv filters; the default interpreter delegates the other ops, no flag needed); "
+    "int4 FULLY_CONNECTED with an even input depth runs on XNNPACK. See kernels and autorecon_tf/export/int4.py."
+)
+
+
+def _add_parity(report, student, teacher, files, eval_images, eval_labels):
+    """Student parity on both kernel paths and its verdict; teacher accuracies; int4 against int8.
+
+    ``teacher``: ``(Keras model, float32 .tflite path)``.
+    """
+    out_path = report["student_tflite"]
+    report["parity"] = parity_report(student, out_path, eval_images, eval_labels, progress_label="student parity")
+    report["parity"]["verdict"] = parity_verdict(report["parity"], report["grid_check"]["passed"])
+    teacher_parity = parity_report(*teacher, eval_images, eval_labels, progress_label="teacher parity", builtin=False)
+    report["teacher_keras_top1"] = teacher_parity["keras_top1"]
+    report["teacher_tflite_top1"] = teacher_parity["tflite_top1"]
+    if "int4" in report:
+        top1 = [
+            np.argmax(run_tflite(path, eval_images, interpreter=make_interpreter(path, delegates=False)), 1)
+            for path in (files["student_int8"], out_path)
+        ]
+        report["int4"]["top1_agreement_with_int8_builtin"] = float(np.mean(top1[0] == top1[1]))
 
 
 def evaluation_set(teacher, config, data_dir=None, eval_data=None):
@@ -119,6 +193,7 @@ def export_run(
     check_config(config)
     student = load_keras_model(student_path, what="student")
     check_student(student, student_path)
+    check_weights(student, config.export.get("weights", "int8"), student_path)
     teacher = load_teacher(teacher_path, **(input_space or {}))
     generator = load_keras_model(generator_path, what="generator") if generator_path else None
     report = export_loaded(student, teacher, out_path, config, generator, data_dir, eval_data)
@@ -142,6 +217,7 @@ def export_loaded(student, teacher, out_path, config, generator=None, data_dir=N
     """
     check_config(config)
     check_student(student, out_path)
+    check_weights(student, config.export.get("weights", "int8"), out_path)
     source = "generator" if generator is not None else config.calibration.source
     calibration = calibration_set(
         source, config.calibration.count, teacher.input_shape, teacher.num_classes, generator, config.seed
@@ -160,6 +236,7 @@ def export_loaded(student, teacher, out_path, config, generator=None, data_dir=N
         grid_images=config.evaluation.grid_images,
         input_range=preprocessing_input_range(teacher.preprocessing),
         logit_margin=config.export.logit_margin or None,
+        weights=config.export.get("weights", "int8"),
     )
     report.update(
         calibration_source=source,

@@ -37,6 +37,31 @@ def ops_details(interpreter):
     return interpreter._get_ops_details()
 
 
+def kernel_backends(interpreter):
+    """``{op index: "XNNPACK" or "builtin"}`` for the model's ops under ``interpreter``'s delegates.
+
+    A delegated partition appears as one DELEGATE node whose inputs and outputs bound it; the ops
+    found walking back from its outputs to its inputs (through producers) are the ones it took.
+    """
+    ops = ops_details(interpreter)
+    model_ops = {op["index"]: op for op in ops if op["op_name"] != "DELEGATE"}
+    producer = {int(tensor): index for index, op in model_ops.items() for tensor in op["outputs"]}
+    delegated = set()
+    for node in ops:
+        if node["op_name"] != "DELEGATE":
+            continue
+        boundary = {int(tensor) for tensor in node["inputs"]}
+        pending = [int(tensor) for tensor in node["outputs"]]
+        while pending:
+            tensor = pending.pop()
+            index = producer.get(tensor)
+            if tensor in boundary or index is None or index in delegated:
+                continue
+            delegated.add(index)
+            pending.extend(int(source) for source in model_ops[index]["inputs"] if source >= 0)
+    return {index: ("XNNPACK" if index in delegated else "builtin") for index in model_ops}
+
+
 def quantize_input(interpreter, images):
     """Float ``images`` as the interpreter's input tensor: unchanged for a float32 input, else int8 on its scale."""
     detail = interpreter.get_input_details()[0]
