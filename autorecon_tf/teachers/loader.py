@@ -36,6 +36,7 @@ SERIALIZABLE_MODULES = (
     "autorecon_tf.supernet.mixed_op",  # MixedOp
     "autorecon_tf.generators.upsample_conv",  # NearestUpsampleConv2D
     "autorecon_tf.generators.gdfq",  # ClassConditionalAffine
+    "autorecon_tf.generators.dfad",  # DFADGenerator
     "autorecon_tf.quantization.quantizers",  # WeightQuantizer, ActivationQuantizer
     "autorecon_tf.quantization.configs",  # LayerQuantizeConfig
 )
