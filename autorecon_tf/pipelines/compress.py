@@ -40,8 +40,7 @@ from absl import logging
 from autorecon_tf import determinism
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.calibration import generated_images, noise_images
-from autorecon_tf.data.datasets import load_dataset
-from autorecon_tf.data.eval_data import load_eval_data
+from autorecon_tf.data.eval_data import run_data
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model, fidelity
 from autorecon_tf.pipelines.methods import METHODS
@@ -85,12 +84,7 @@ def _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path
 
 def _load_real(teacher, config, method, eval_data=None):
     """The labelled data of the run (see the module docstring), or None."""
-    if eval_data:
-        data = load_eval_data(eval_data, teacher.input_shape, teacher.num_classes)
-    elif teacher.info.get("dataset"):
-        data = load_dataset(teacher.info["dataset"], config.get("data_dir") or teacher.info.get("data_dir") or None)
-    else:
-        data = None
+    data = run_data(teacher, config.get("data_dir"), eval_data)
     if not METHODS[method].data_free and (data is None or not len(data.x_train)):
         raise UserError(f"--generator={method} trains on real images: give a teacher.json that names its dataset")
     return data
