@@ -5,7 +5,6 @@ import os
 import signal
 
 import pytest
-from distill_helpers import CONFIG, TINY_OVERRIDES, run_distill, tool_command
 
 from autorecon_tf.cli import load_config
 from autorecon_tf.compat import tf
@@ -13,7 +12,10 @@ from autorecon_tf.errors import UserError
 
 from compress_helpers import write_tiny_teacher
 from conftest import make_tiny_teacher
+from distill_helpers import CONFIG, TINY_OVERRIDES, run_distill, tool_command
 from helpers import assert_user_error, kill_at_first_checkpoint
+
+_IDENTITY = {"mean": [0.0], "std": [1.0], "pad_to": 0}
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +119,17 @@ def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_p
 
     rerun = run_distill(teacher_path, workdir, "--seed=1")
     assert_user_error(rerun, "other settings", "seed")
+
+
+@pytest.mark.parametrize("architecture, width", [("resnet20", 0.25), ("resnet18", 0.125), ("mobilenet_v2", 0.35)])
+def test_the_student_is_any_zoo_architecture_at_a_width(architecture, width):
+    from autorecon_tf.pipelines.distill import build_distill_student
+    from autorecon_tf.teachers.loader import teacher_from_model
+    from autorecon_tf.teachers.registry import WIDTH_OPTIONS, build_teacher
+
+    teacher = teacher_from_model(make_tiny_teacher((32, 32, 1), 10), "tiny", {"preprocessing": _IDENTITY})
+    student = build_distill_student(_config(**{"student.architecture": architecture, "student.width": width}), teacher)
+    assert student.name == "student" and tuple(student.outputs[0].shape) == (None, 10)
+    reference = build_teacher(architecture, (32, 32, 1), 10, **{WIDTH_OPTIONS[architecture]: width})
+    assert student.count_params() == reference.count_params()
+    assert student.count_params() < build_teacher(architecture, (32, 32, 1), 10).count_params()
