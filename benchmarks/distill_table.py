@@ -77,6 +77,7 @@ class Preset:
     teacher_train: tuple  # (config spec, workdir under the harness workdir or None for runs/...)
     search: str
     archive: Optional[str]
+    setup: str  # the teacher and student, for the notes
 
 
 PRESETS = {
@@ -86,6 +87,7 @@ PRESETS = {
         ("teacher_tiny_digits.py:smoke", "teacher"),
         "search_tiny.py:graph",
         None,
+        "scikit-learn's 8x8 digits, the tiny ResNet-8 teacher distilled into ResNet-20 at width 0.25",
     ),
     "standard": Preset(
         "distill_fmnist.py:standard",
@@ -93,6 +95,7 @@ PRESETS = {
         ("teacher_resnet18_fmnist.py:standard", None),
         "search_resnet20_fmnist.py:standard",
         os.path.join(report.RESULTS, "distill_standard"),
+        "Fashion-MNIST, the zoo's ResNet-18-style teacher (width 0.5) distilled into ResNet-20",
     ),
 }
 
@@ -250,23 +253,26 @@ COLUMNS = [
     "params",
     "minutes / run",
 ]
-NOTES = (
-    f"Ours: Fashion-MNIST, the zoo's ResNet-18-style teacher distilled into ResNet-20 at the tools/distill.py "
-    f"`standard` budget, mean ± std over seeds; 'agreement' is teacher/student top-1 agreement on held-out "
-    f"generated images (noise for the real-data row). The paper's (Table 4): {PAPER_SETUP}, DFAD's 500 epochs: "
-    "another dataset, scale and budget, so compare the order of the rows, not the numbers."
-)
+
+
+def notes(preset_name, preset):
+    return (
+        f"Ours: {preset.setup}, at the tools/distill.py `{preset_name}` budget, mean ± std over seeds; 'agreement' "
+        "is teacher/student top-1 agreement on held-out generated images (noise for the real-data row). The "
+        f"paper's (Table 4): {PAPER_SETUP}, DFAD's 500 epochs: another dataset, scale and budget, so compare the "
+        "order of the rows, not the numbers."
+    )
 
 
 def render(preset_name, preset, workdir):
     rows = table_rows(workdir)
     if preset.archive:
-        return report.record(f"distill_{preset_name}", rows, COLUMNS, NOTES)
+        return report.record(f"distill_{preset_name}", rows, COLUMNS, notes(preset_name, preset))
     return report.record(  # smoke: only inside the workdir
         f"distill_{preset_name}",
         rows,
         COLUMNS,
-        NOTES,
+        notes(preset_name, preset),
         os.path.join(workdir, "BENCHMARKS.md"),
         os.path.join(workdir, "results"),
     )

@@ -39,7 +39,7 @@ from absl import logging
 
 from autorecon_tf import determinism
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.data.calibration import generated_images, noise_images
+from autorecon_tf.data.calibration import held_out_images, noise_images
 from autorecon_tf.data.eval_data import run_data
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model, fidelity
@@ -188,13 +188,9 @@ def evaluate_and_save(job, data):
             name: evaluate_model(model, data.x_test, data.y_test, teacher.preprocessing, config.eval_batch_size)
             for name, model in (("teacher", teacher.model), ("student", job.student))
         }
-    if job.generator is not None:
-        images, source = (
-            generated_images(job.generator, teacher.num_classes, FIDELITY_IMAGES, FIDELITY_SEED),
-            "generated",
-        )
-    else:
-        images, source = noise_images(teacher.input_shape, FIDELITY_IMAGES, FIDELITY_SEED), "noise"
+    images, source = held_out_images(
+        job.generator, teacher.input_shape, teacher.num_classes, FIDELITY_IMAGES, FIDELITY_SEED
+    )
     results["fidelity"] = {**fidelity(teacher.model, job.student, images, config.eval_batch_size), "source": source}
     atomic.save_model(job.student, os.path.join(job.workdir, STUDENT_FILE))
     if job.generator is not None:

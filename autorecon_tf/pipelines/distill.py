@@ -27,11 +27,12 @@ from absl import logging
 
 from autorecon_tf import baselines, determinism
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.data.calibration import generated_images, noise_images
+from autorecon_tf.data.calibration import held_out_images
 from autorecon_tf.data.eval_data import run_data
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model, fidelity
 from autorecon_tf.pipelines import methods
+from autorecon_tf.pipelines.compress import FIDELITY_IMAGES, FIDELITY_SEED, GENERATOR_FILE, METRICS_FILE, STUDENT_FILE
 from autorecon_tf.teachers.registry import TEACHERS, WIDTH_OPTIONS
 from autorecon_tf.trainers import optimizers
 from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder
@@ -40,16 +41,9 @@ from autorecon_tf.trainers.distill_adversarial_trainer import DistillAdversarial
 from autorecon_tf.trainers.objectives import OBJECTIVES
 from autorecon_tf.utils import atomic, records
 
-STUDENT_FILE, GENERATOR_FILE, METRICS_FILE, TFLITE_FILE = (
-    "student.keras",
-    "generator.keras",
-    "metrics.json",
-    "student.tflite",
-)
+TFLITE_FILE = "student.tflite"
 REAL = "real"  # the objective of the real-data ceiling: the student alone, on the training images
 EXPORT_KINDS = ("none", "float", "int8")
-FIDELITY_IMAGES = 1024
-FIDELITY_SEED = 2**20 + 1  # numpy draws: none of the training batches (stateless tf draws) repeats them
 
 
 def _dfad_generator(config, teacher, genotype_path):
@@ -196,9 +190,7 @@ def fit(job, start_epoch, callbacks, data):
 
 def _held_out_images(job, count, seed):
     """Generated images the run never trained on (noise for the real-data run)."""
-    if job.generator is not None:
-        return generated_images(job.generator, job.teacher.num_classes, count, seed), "generated"
-    return noise_images(job.teacher.input_shape, count, seed), "noise"
+    return held_out_images(job.generator, job.teacher.input_shape, job.teacher.num_classes, count, seed)
 
 
 def export(job, data, images):

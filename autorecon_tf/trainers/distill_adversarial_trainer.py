@@ -149,6 +149,7 @@ class DistillAdversarialTrainer(keras.Model):
         return total
 
     def generate(self, z, labels):
+        """A batch for a student step: the generator in training mode (batch statistics, as DFAD's), detached."""
         return tf.stop_gradient(self.generator([z, labels], training=True))
 
     def train_step(self, data):
