@@ -16,8 +16,11 @@ DFAD's CIFAR recipe (nz 256, batch 256, student SGD 0.1 with weight decay 5e-4, 
 scaled to a CPU budget. Presets (one iteration = ``student_steps`` student steps + 1 generator step):
 - smoke: 2 epochs of 2 iterations at batch 16, seconds plus start-up;
 - demo: 3 epochs of 20 iterations at batch 64, a few minutes;
-- standard: issue 23's budget, meant as <= 20 min a run on 2 cores: 8 epochs of 50 iterations at
-  batch 128 (not yet timed at this size).
+- standard: issue 23's budget, meant as <= 20 min a run on 2 cores: 6 epochs of 50 iterations at
+  batch 64 (1,500 student steps). Timed only by a probe (2026-12-03, 2 cores shared with another
+  benchmark, load ~10): a DFAD iteration (ResNet-18/0.5 teacher, ResNet-20 student, DFAD's generator,
+  32x32) took 3.7 s at batch 64 (12.8 s at 128), so ~18 min a run; a DAFL iteration (1 student step)
+  1.7 s, and benchmarks/distill_table.py gives DAFL 5x the iterations for the same student steps (~40 min).
 """
 
 import ml_collections
@@ -27,7 +30,7 @@ PRESETS = ("smoke", "demo", "standard")
 _BUDGETS = {
     "smoke": dict(batch_size=16, steps_per_epoch=2, epochs=2, student_steps=2),
     "demo": dict(batch_size=64, steps_per_epoch=20, epochs=3, student_steps=5),
-    "standard": dict(batch_size=128, steps_per_epoch=50, epochs=8, student_steps=5),
+    "standard": dict(batch_size=64, steps_per_epoch=50, epochs=6, student_steps=5),
 }
 
 
