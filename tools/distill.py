@@ -24,7 +24,6 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli, determinism  # noqa: E402
-from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.pipelines.distill import GENERATORS, REAL, run_distillation  # noqa: E402
 from autorecon_tf.trainers.objectives import OBJECTIVES  # noqa: E402
 
@@ -67,13 +66,10 @@ def main(argv):
     teacher_path = _TEACHER.value or config.get("teacher")
     cli.require_file(teacher_path, "--teacher", "train one with tools/train_teacher.py or pass --teacher")
     determinism.configure(_SEED.value, config.deterministic)  # before the teacher starts TensorFlow
-    from autorecon_tf.teachers.loader import load_teacher
+    from autorecon_tf.teachers.loader import load_teacher, require_logits
 
     teacher = load_teacher(teacher_path, **cli.input_space_args(_INPUT_SPACE))
-    if teacher.outputs_probabilities:
-        raise UserError(
-            f"teacher {teacher_path!r} outputs probabilities: give a teacher whose last layer outputs logits"
-        )
+    require_logits(teacher)
     cli.log_config(config)
     print(teacher.summary(), flush=True)
     metrics = run_distillation(

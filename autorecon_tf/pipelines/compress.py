@@ -47,7 +47,7 @@ from autorecon_tf.pipelines.methods import METHODS
 from autorecon_tf.quantization import build_student, quantization_report, set_deploy_ranges
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.trainers import optimizers
-from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder
+from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder, restore_latest
 from autorecon_tf.utils import atomic, records
 
 STUDENT_FILE = "student.keras"
@@ -124,10 +124,7 @@ class CompressJob:
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=2)
 
     def restore(self):
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint)
-            logging.info("restored %s", self.manager.latest_checkpoint)
-        return int(self.epochs_done.numpy())
+        return restore_latest(self.manager, self.epochs_done)
 
     def dataset(self, start_epoch, images):
         """The batches of the run from ``start_epoch`` on: those an uninterrupted run sees there."""

@@ -23,8 +23,6 @@
 import os
 import time
 
-from absl import logging
-
 from autorecon_tf import baselines, determinism
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.calibration import held_out_images
@@ -35,7 +33,7 @@ from autorecon_tf.pipelines import methods
 from autorecon_tf.pipelines.compress import FIDELITY_IMAGES, FIDELITY_SEED, GENERATOR_FILE, METRICS_FILE, STUDENT_FILE
 from autorecon_tf.teachers.registry import TEACHERS, WIDTH_OPTIONS
 from autorecon_tf.trainers import optimizers
-from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder
+from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder, restore_latest
 from autorecon_tf.trainers.compress_trainer import latent_dataset
 from autorecon_tf.trainers.distill_adversarial_trainer import DistillAdversarialTrainer
 from autorecon_tf.trainers.objectives import OBJECTIVES
@@ -144,10 +142,7 @@ class DistillJob:
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=2)
 
     def restore(self):
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint)
-            logging.info("restored %s", self.manager.latest_checkpoint)
-        return int(self.epochs_done.numpy())
+        return restore_latest(self.manager, self.epochs_done)
 
     def images_per_iteration(self):
         return int(self.config.batch_size) * (int(self.config.student_steps) + int(self.data_free))

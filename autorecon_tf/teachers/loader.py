@@ -150,6 +150,15 @@ def load_teacher(path, require_batchnorm=True, input_range=None, input_mean=None
     return teacher_from_model(model, os.fspath(path), info, require_batchnorm, input_range, input_mean, input_std)
 
 
+def require_logits(teacher):
+    """Raises a one-line UserError unless ``teacher`` (a :class:`Teacher`) outputs logits, as the trainers need."""
+    if teacher.outputs_probabilities:
+        raise UserError(
+            f"teacher {teacher.path!r} outputs probabilities: give a teacher whose last layer outputs logits"
+        )
+    return teacher
+
+
 def in_memory_name(model):
     """What names a model that has no file (the Python API's teacher): its name and weights digest."""
     from autorecon_tf.determinism import weights_digest
