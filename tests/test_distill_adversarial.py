@@ -140,3 +140,14 @@ def test_bad_objective_and_student_steps_are_named():
         DistillAdversarialTrainer(None, teacher, teacher, "gan")
     with pytest.raises(UserError, match="student_steps=0"):
         DistillAdversarialTrainer(None, teacher, teacher, student_steps=0)
+
+
+def test_the_combined_objective_sums_its_terms():
+    trainer = _trainer("adversarial+reconstruction")
+    z, labels = _batch()
+    images = trainer.generate(z, labels)
+    total, parts = trainer.generator_loss(images, labels)
+    expected = parts["adversarial"] + parts["generator_ce"] + trainer.bns_weight * parts["bns"]
+    np.testing.assert_allclose(float(total), float(expected), rtol=1e-6)
+    student_l1 = logit_l1(trainer.teacher(images, training=False), trainer.student(images, training=True))
+    np.testing.assert_allclose(float(parts["adversarial"]), -float(student_l1), rtol=1e-6)
