@@ -18,12 +18,13 @@ from helpers import assert_user_error, run_tool
 CONFIG_FILES = sorted(glob.glob(os.path.join(REPO, "configs", "*.py")))
 
 # A few keys each tool's pipeline reads (pipelines/teacher.py, pipelines/search.py, pipelines/compress.py,
-# export/report.py): a config for that tool must have them.
+# pipelines/distill.py, export/report.py): a config for that tool must have them.
 TOOL_KEYS = {
     "train_teacher": ("architecture", "architecture_options", "batch_size", "epochs", "init_from", "seed"),
     "search": ("teacher", "seed", "supernet.latent_dim", "search.batch_size", "search.epochs", "search.arch_steps"),
     "compress": ("batch_size", "epochs", "warmup_epochs", "steps_per_epoch", "generator.channel_scale", "zeroq.steps"),
     "export_tflite": ("calibration.source", "export.logit_margin", "evaluation.limit", "latency.runs", "seed"),
+    "distill": ("batch_size", "epochs", "student_steps", "student.architecture", "student.width", "export.kind"),
 }
 
 

@@ -11,7 +11,7 @@ from compress_helpers import tool_args, write_tiny_teacher
 from conftest import make_tiny_teacher
 from helpers import REPO, tool_env
 
-TOOLS = ("train_teacher", "search", "compress", "export_tflite", "evaluate", "demo")
+TOOLS = ("train_teacher", "search", "compress", "distill", "export_tflite", "evaluate", "demo")
 # TensorFlow's native start-up lines (issue 26), and what the converter prints on every conversion.
 NOISE = re.compile(r"cuda|cuInit|oneDNN custom operations|absl::InitializeLog|fully_quantize", re.IGNORECASE)
 

@@ -121,3 +121,16 @@ def test_the_loader_imports_every_module_that_registers_a_class():
     assert {"LayerQuantizeConfig", "WeightQuantizer", "ActivationQuantizer"} <= {
         cls.__name__ for cls in registered.values()
     }
+
+
+def test_require_logits_names_a_teacher_that_outputs_probabilities():
+    from autorecon_tf.teachers.loader import require_logits, teacher_from_model
+
+    image = keras.Input((8, 8, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.BatchNormalization()(keras.layers.Conv2D(2, 3)(image)))
+    info = {"preprocessing": {"mean": [0.0], "std": [1.0], "pad_to": 0}}
+    logits = teacher_from_model(keras.Model(image, keras.layers.Dense(3)(x)), "logits.keras", info)
+    assert require_logits(logits) is logits
+    probabilities = keras.Model(image, keras.layers.Dense(3, activation="softmax")(x))
+    with pytest.raises(UserError, match="'softmax.keras' outputs probabilities"):
+        require_logits(teacher_from_model(probabilities, "softmax.keras", info))

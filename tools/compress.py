@@ -29,7 +29,6 @@ from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli, determinism  # noqa: E402
 from autorecon_tf.distribute import define_flags, make_strategy, split_cpu  # noqa: E402
-from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.pipelines.compress import METHODS, run_compression  # noqa: E402
 from autorecon_tf.quantization.report import summary_lines  # noqa: E402
 from autorecon_tf.quantization.student import MAX_BITS, MIN_BITS  # noqa: E402
@@ -68,14 +67,11 @@ def main(argv):
     split_cpu(_CPU_DEVICES.value)
     determinism.configure(_SEED.value, config.deterministic)  # before the teacher starts TensorFlow
     strategy = make_strategy(_STRATEGY.value)
-    from autorecon_tf.teachers.loader import load_teacher
+    from autorecon_tf.teachers.loader import load_teacher, require_logits
 
     with strategy.scope():
         teacher = load_teacher(teacher_path, **cli.input_space_args(_INPUT_SPACE))
-    if teacher.outputs_probabilities:
-        raise UserError(
-            f"teacher {teacher_path!r} outputs probabilities: give a teacher whose last layer outputs logits"
-        )
+    require_logits(teacher)
     cli.log_config(config)
     print(teacher.summary(), flush=True)
     metrics = run_compression(

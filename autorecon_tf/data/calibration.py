@@ -27,6 +27,13 @@ def generated_images(generator, num_classes, count, seed=0):
     return np.asarray(generator([z, y], training=False), dtype=np.float32)
 
 
+def held_out_images(generator, input_shape, num_classes, count, seed):
+    """``(images, source)``: ``count`` images of ``generator`` ("generated"), or noise ("noise") without one."""
+    if generator is not None:
+        return generated_images(generator, num_classes, count, seed), "generated"
+    return noise_images(input_shape, count, seed), "noise"
+
+
 def calibration_set(source, count, input_shape, num_classes, generator=None, seed=0):
     """``count`` calibration images from ``source`` (one of :data:`SOURCES`)."""
     if source == "noise":

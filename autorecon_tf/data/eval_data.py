@@ -71,3 +71,15 @@ def load_eval_data(path, input_shape, num_classes):
     names = tuple(str(index) for index in range(num_classes))
     empty = np.zeros((0, *input_shape), x.dtype)
     return Dataset(os.path.basename(os.path.normpath(path)), empty, np.zeros(0, np.int64), x, y.astype(np.int64), names)
+
+
+def run_data(teacher, data_dir=None, eval_data=None):
+    """The labelled data of a run on ``teacher``: ``eval_data`` (test only), else the dataset its teacher.json
+    names (train and test), else None (then only the data-free fidelity is measured)."""
+    from autorecon_tf.data.datasets import load_dataset
+
+    if eval_data:
+        return load_eval_data(eval_data, teacher.input_shape, teacher.num_classes)
+    if teacher.info.get("dataset"):
+        return load_dataset(teacher.info["dataset"], data_dir or teacher.info.get("data_dir") or None)
+    return None

@@ -100,3 +100,20 @@ def convert_float(model):
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     with native_logs_silenced():
         return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
+
+
+def convert_int8_ptq(model, calibration_images):
+    """A fully-integer .tflite of a float Keras model by the converter's post-training quantization.
+
+    ``calibration_images`` (float32 NHWC in the model's input space; generated images for a data-free
+    student) are its representative dataset; input and output stay float32.
+    """
+    images = np.asarray(calibration_images, dtype=np.float32)
+    spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32)
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(len(images)))
+    with native_logs_silenced():
+        return converter.convert()

@@ -39,16 +39,15 @@ from absl import logging
 
 from autorecon_tf import determinism
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.data.calibration import generated_images, noise_images
-from autorecon_tf.data.datasets import load_dataset
-from autorecon_tf.data.eval_data import load_eval_data
+from autorecon_tf.data.calibration import held_out_images, noise_images
+from autorecon_tf.data.eval_data import run_data
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model, fidelity
 from autorecon_tf.pipelines.methods import METHODS
 from autorecon_tf.quantization import build_student, quantization_report, set_deploy_ranges
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.trainers import optimizers
-from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder
+from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder, restore_latest
 from autorecon_tf.utils import atomic, records
 
 STUDENT_FILE = "student.keras"
@@ -85,12 +84,7 @@ def _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path
 
 def _load_real(teacher, config, method, eval_data=None):
     """The labelled data of the run (see the module docstring), or None."""
-    if eval_data:
-        data = load_eval_data(eval_data, teacher.input_shape, teacher.num_classes)
-    elif teacher.info.get("dataset"):
-        data = load_dataset(teacher.info["dataset"], config.get("data_dir") or teacher.info.get("data_dir") or None)
-    else:
-        data = None
+    data = run_data(teacher, config.get("data_dir"), eval_data)
     if not METHODS[method].data_free and (data is None or not len(data.x_train)):
         raise UserError(f"--generator={method} trains on real images: give a teacher.json that names its dataset")
     return data
@@ -130,10 +124,7 @@ class CompressJob:
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=2)
 
     def restore(self):
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint)
-            logging.info("restored %s", self.manager.latest_checkpoint)
-        return int(self.epochs_done.numpy())
+        return restore_latest(self.manager, self.epochs_done)
 
     def dataset(self, start_epoch, images):
         """The batches of the run from ``start_epoch`` on: those an uninterrupted run sees there."""
@@ -194,13 +185,9 @@ def evaluate_and_save(job, data):
             name: evaluate_model(model, data.x_test, data.y_test, teacher.preprocessing, config.eval_batch_size)
             for name, model in (("teacher", teacher.model), ("student", job.student))
         }
-    if job.generator is not None:
-        images, source = (
-            generated_images(job.generator, teacher.num_classes, FIDELITY_IMAGES, FIDELITY_SEED),
-            "generated",
-        )
-    else:
-        images, source = noise_images(teacher.input_shape, FIDELITY_IMAGES, FIDELITY_SEED), "noise"
+    images, source = held_out_images(
+        job.generator, teacher.input_shape, teacher.num_classes, FIDELITY_IMAGES, FIDELITY_SEED
+    )
     results["fidelity"] = {**fidelity(teacher.model, job.student, images, config.eval_batch_size), "source": source}
     atomic.save_model(job.student, os.path.join(job.workdir, STUDENT_FILE))
     if job.generator is not None:

@@ -36,6 +36,7 @@ SERIALIZABLE_MODULES = (
     "autorecon_tf.supernet.mixed_op",  # MixedOp
     "autorecon_tf.generators.upsample_conv",  # NearestUpsampleConv2D
     "autorecon_tf.generators.gdfq",  # ClassConditionalAffine
+    "autorecon_tf.generators.dfad",  # DFADGenerator
     "autorecon_tf.quantization.quantizers",  # WeightQuantizer, ActivationQuantizer
     "autorecon_tf.quantization.configs",  # LayerQuantizeConfig
 )
@@ -147,6 +148,15 @@ def load_teacher(path, require_batchnorm=True, input_range=None, input_mean=None
     model = load_keras_model(path, what="teacher")
     info = _sidecar_info(os.fspath(path))
     return teacher_from_model(model, os.fspath(path), info, require_batchnorm, input_range, input_mean, input_std)
+
+
+def require_logits(teacher):
+    """Raises a one-line UserError unless ``teacher`` (a :class:`Teacher`) outputs logits, as the trainers need."""
+    if teacher.outputs_probabilities:
+        raise UserError(
+            f"teacher {teacher.path!r} outputs probabilities: give a teacher whose last layer outputs logits"
+        )
+    return teacher
 
 
 def in_memory_name(model):

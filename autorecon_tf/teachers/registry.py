@@ -11,6 +11,9 @@ TEACHERS = {
     "mobilenet_v2": build_mobilenet_v2,
 }
 
+# The option of each architecture that scales its channels (a student "chosen by name and width").
+WIDTH_OPTIONS = {"resnet20": "width_multiplier", "resnet18": "width_multiplier", "mobilenet_v2": "alpha"}
+
 
 def build_teacher(name, input_shape, num_classes, **options):
     """Builds an untrained teacher by registry name."""

@@ -9,6 +9,7 @@ the wall time across resumes; :class:`AlphaHistory` the search's softmax(alpha).
 import time
 
 import numpy as np
+from absl import logging
 
 from autorecon_tf.compat import keras
 from autorecon_tf.search_space.macro import EDGE_NAMES
@@ -29,6 +30,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_variable.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
+
+
+def restore_latest(manager, epoch_variable):
+    """Restores the latest checkpoint of ``manager`` (that :class:`EpochCheckpoint` saved), if any.
+
+    Returns the number of finished epochs ``epoch_variable`` holds then (0 on a first run).
+    """
+    if manager.latest_checkpoint:
+        manager.checkpoint.restore(manager.latest_checkpoint)
+        logging.info("restored %s", manager.latest_checkpoint)
+    return int(epoch_variable.numpy())
 
 
 class ProgressRecorder(keras.callbacks.Callback):
