@@ -369,6 +369,7 @@ def record(workdir, names):
                     "minutes": round(metrics["wall_time_seconds"] / 60, 1),
                     "TFLite top1 %": _percent(parity.get("tflite_top1")),
                     "Keras/TFLite agreement %": _percent(parity.get("top1_agreement")),
+                    "builtin/XNNPACK agreement %": _percent(parity.get("builtin_vs_xnnpack")),
                     "int8 KiB": round(sizes["student_int8"] / 1024, 1) if sizes else None,
                     "float KiB": round(sizes["teacher_float32"] / 1024, 1) if sizes else None,
                     "int8 / float ms": (
@@ -389,6 +390,7 @@ def record(workdir, names):
         "minutes",
         "TFLite top1 %",
         "Keras/TFLite agreement %",
+        "builtin/XNNPACK agreement %",
         "int8 KiB",
         "float KiB",
         "int8 / float ms",
@@ -398,7 +400,9 @@ def record(workdir, names):
         rows,
         columns,
         notes="Teachers trained by benchmarks/model_zoo.py (plain model.fit, no teacher.json); students by "
-        "tools/compress.py with --eval_data (GDFQ generator, one seed); records in benchmarks/results/model_zoo/.",
+        "tools/compress.py with --eval_data (GDFQ generator, one seed); records in benchmarks/results/model_zoo/. "
+        "TFLite = the default interpreter (XNNPACK where it takes the op); builtin/XNNPACK = LiteRT's two kernel "
+        "paths on the same file and images, the parity yardstick; latency single-thread, batch 1, median.",
     )
 
 
