@@ -196,6 +196,17 @@ def worker_failures(strategy_name, workdir):
         ) from error
 
 
+def per_step_logs_of_first_replica(model):
+    """Sets ``model``'s per-step logs to its first local replica's running means (a no-op on one device).
+
+    tf_keras' default ("auto": "sum") adds the replicas' means under MultiWorkerMirroredStrategy, which
+    reports N times the loss on N workers. The epoch's logs do not depend on it: Keras reads them from the
+    model's metrics, all-reduced, when their names match the step's logs (every trainer here keeps them equal).
+    """
+    model.distribute_reduction_method = "first"
+    return model
+
+
 def replica_scale(loss):
     """Divides a per-replica mean loss so that the all-reduced (summed) gradients are global means."""
     return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)

@@ -129,6 +129,7 @@ def build(config):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=None),
         metrics=["accuracy"],
     )
+    distribute.per_step_logs_of_first_replica(model)
     batch_size = int(config.batch_size)
     return TeacherJob(data, preprocessing, train, validation, input_shape, batch_size, steps_per_epoch, model, source)
 
