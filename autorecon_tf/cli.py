@@ -20,9 +20,10 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 from ml_collections.config_flags.config_flags import is_config_flag
 
-from autorecon_tf.errors import UserError
+from autorecon_tf.errors import ClusterError, UserError
 
 EXIT_USER_ERROR = 2
+EXIT_CLUSTER_ERROR = 3  # a multi-worker run lost a peer: relaunch every worker to resume
 # What a config file that does not load raises, here or in ml_collections (which defers an OSError to first use).
 _LOAD_ERRORS = (UserError, OSError, SyntaxError, ImportError, KeyError, ValueError)
 
@@ -53,11 +54,12 @@ def _bad_value(error):
     return None
 
 
-def _fail(message):
+def _fail(message, status=EXIT_USER_ERROR):
+    sys.stdout.flush()
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
-    # os._exit skips TensorFlow's noisy atexit handlers; nothing is left to flush.
-    os._exit(EXIT_USER_ERROR)
+    # os._exit skips TensorFlow's noisy atexit handlers (and a lost cluster's gRPC threads); nothing is left to flush.
+    os._exit(status)
 
 
 def _config_flag_names():
@@ -133,7 +135,7 @@ def quiet_logging():
 
 
 def run(main):
-    """Runs an absl ``main`` so that user errors exit with status 2 and one line."""
+    """Runs an absl ``main`` so that user errors exit with status 2 and one line (a lost worker: status 3)."""
 
     def guarded_main(argv):
         quiet_logging()
@@ -141,6 +143,8 @@ def run(main):
             return main(argv)
         except UserError as error:
             _fail(str(error))
+        except ClusterError as error:
+            _fail(str(error), EXIT_CLUSTER_ERROR)
         return None
 
     app.run(guarded_main, flags_parser=_parse_flags)

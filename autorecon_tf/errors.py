@@ -8,3 +8,10 @@ status 2, without a traceback (see :mod:`autorecon_tf.cli`).
 
 class UserError(ValueError):
     """A problem with user input, reported as one line and exit status 2."""
+
+
+class ClusterError(RuntimeError):
+    """A multi-worker run that lost a peer (it died or stopped answering), reported as one line and exit status 3.
+
+    Not the user's mistake: relaunching the same command on every worker resumes the job.
+    """

@@ -17,6 +17,8 @@ folders) is the optional labelled data: without it, only the data-free fidelity
 ``student.keras`` (load it with ``autorecon_tf.teachers.loader.load_keras_model``),
 ``metrics.json``, ``tensorboard/`` and ``checkpoints/`` in ``--workdir``.
 Re-running the same command after a kill resumes from the last finished epoch.
+``--strategy=multiworker``: the same command on every worker, each with its ``TF_CONFIG``
+(README, "Scaling out").
 """
 
 import os
@@ -28,7 +30,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli, determinism  # noqa: E402
-from autorecon_tf.distribute import define_flags, make_strategy, split_cpu  # noqa: E402
+from autorecon_tf.distribute import define_flags, make_strategy, split_cpu, worker_failures  # noqa: E402
 from autorecon_tf.pipelines.compress import METHODS, run_compression  # noqa: E402
 from autorecon_tf.quantization.report import summary_lines  # noqa: E402
 from autorecon_tf.quantization.student import MAX_BITS, MIN_BITS  # noqa: E402
@@ -51,7 +53,7 @@ _EVAL_DATA = flags.DEFINE_string(
     "eval_data", None, "Labelled test data: an .npz with x and y, or a folder of class subfolders (optional)."
 )
 _INPUT_SPACE = cli.define_input_space_flags()
-_STRATEGY, _CPU_DEVICES = define_flags()
+_STRATEGY, _CPU_DEVICES, _COLLECTIVE_TIMEOUT = define_flags()
 
 
 def main(argv):
@@ -66,7 +68,13 @@ def main(argv):
     cli.require_file(teacher_path, "--teacher", "train one with tools/train_teacher.py or pass --teacher")
     split_cpu(_CPU_DEVICES.value)
     determinism.configure(_SEED.value, config.deterministic)  # before the teacher starts TensorFlow
-    strategy = make_strategy(_STRATEGY.value)
+    strategy = make_strategy(_STRATEGY.value, _COLLECTIVE_TIMEOUT.value)
+    with worker_failures(_STRATEGY.value, _WORKDIR.value):
+        metrics = _compress(config, teacher_path, strategy, method, weight_bits, activation_bits)
+    _report(metrics, method, weight_bits, activation_bits)
+
+
+def _compress(config, teacher_path, strategy, method, weight_bits, activation_bits):
     from autorecon_tf.teachers.loader import load_teacher, require_logits
 
     with strategy.scope():
@@ -74,7 +82,7 @@ def main(argv):
     require_logits(teacher)
     cli.log_config(config)
     print(teacher.summary(), flush=True)
-    metrics = run_compression(
+    return run_compression(
         method,
         config,
         teacher,
@@ -86,6 +94,9 @@ def main(argv):
         _GENOTYPE.value,
         eval_data=_EVAL_DATA.value,
     )
+
+
+def _report(metrics, method, weight_bits, activation_bits):
     for line in summary_lines(metrics["quantization"]["summary"]):
         print(f"{line} (per layer: metrics.json 'quantization')", flush=True)
     fidelity = metrics["fidelity"]

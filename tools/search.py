@@ -2,6 +2,7 @@
 
     python tools/search.py --config configs/search_resnet20_fmnist.py:standard \
         --workdir runs/search_resnet20_fmnist [--teacher path/to/teacher.keras] [--strategy mirrored [--cpu_devices 2]]
+    TF_CONFIG=... python tools/search.py ... --strategy multiworker   # on every worker (README, "Scaling out")
 
 Writes genotype.json, genotype.png, alphas.png, alpha_history.json, tensorboard/ and
 checkpoints/ in --workdir. Re-running the same command after a kill resumes from
@@ -17,7 +18,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.distribute import define_flags, split_cpu  # noqa: E402
+from autorecon_tf.distribute import define_flags, split_cpu, worker_failures  # noqa: E402
 from autorecon_tf.pipelines.search import run_search  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -25,7 +26,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (genotype.json, plots, tensorboard, checkpoints).")
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher .keras/.h5/SavedModel; overrides config.teacher.")
-_STRATEGY, _CPU_DEVICES = define_flags()
+_STRATEGY, _CPU_DEVICES, _COLLECTIVE_TIMEOUT = define_flags()
 _INPUT_SPACE = cli.define_input_space_flags()
 
 
@@ -38,7 +39,15 @@ def main(argv):
     cli.require_file(teacher, "teacher", "train one with tools/train_teacher.py or pass --teacher")
     cli.log_config(config)
     split_cpu(_CPU_DEVICES.value)
-    genotype = run_search(config, _WORKDIR.value, teacher, _STRATEGY.value, cli.input_space_args(_INPUT_SPACE))
+    with worker_failures(_STRATEGY.value, _WORKDIR.value):
+        genotype = run_search(
+            config,
+            _WORKDIR.value,
+            teacher,
+            _STRATEGY.value,
+            cli.input_space_args(_INPUT_SPACE),
+            collective_timeout=_COLLECTIVE_TIMEOUT.value,
+        )
     print("Discovered generator:")
     for edge, op in genotype.edges():
         print(f"  {edge.name:<22} {op}")

@@ -4,7 +4,8 @@
         --workdir runs/teacher_resnet20_fmnist
 
 Re-running the same command after a kill resumes from the last finished epoch;
-re-running after it finished reuses the teacher (unless --retrain).
+re-running after it finished reuses the teacher (unless --retrain). ``--strategy=mirrored``
+trains on all local devices, ``--strategy=multiworker`` on ``TF_CONFIG``'s cluster (README, "Scaling out").
 """
 
 import os
@@ -16,6 +17,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.distribute import define_flags, split_cpu, worker_failures  # noqa: E402
 from autorecon_tf.pipelines.teacher import finished_record, train_teacher  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -28,6 +30,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "Overrides config.data_dir (th
 _RETRAIN = flags.DEFINE_bool(
     "retrain", False, "Train again even if the workdir holds a finished teacher of this config."
 )
+_STRATEGY, _CPU_DEVICES, _COLLECTIVE_TIMEOUT = define_flags()
 
 
 def main(argv):
@@ -41,7 +44,9 @@ def main(argv):
     if record is not None:
         print(f"Reusing the finished teacher in {_WORKDIR.value}", flush=True)
     else:
-        record = train_teacher(config, _WORKDIR.value)
+        split_cpu(_CPU_DEVICES.value)
+        with worker_failures(_STRATEGY.value, _WORKDIR.value):
+            record = train_teacher(config, _WORKDIR.value, _STRATEGY.value, _COLLECTIVE_TIMEOUT.value)
     print(
         f"Teacher {record['architecture']} on {record['dataset']}: test top-1 {100 * record['test_top1']:.2f}%, "
         f"top-5 {100 * record['test_top5']:.2f}% ({record['epochs']} epochs, {record['wall_time_seconds'] / 60:.1f} min)"

@@ -37,7 +37,7 @@ import time
 
 from absl import logging
 
-from autorecon_tf import determinism
+from autorecon_tf import determinism, distribute
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.calibration import held_out_images, noise_images
 from autorecon_tf.data.eval_data import run_data
@@ -94,11 +94,17 @@ def _load_real(teacher, config, method, eval_data=None):
 
 
 class CompressJob:
-    """The state of one run: components and the checkpoint (build it inside the strategy scope)."""
+    """The state of one run: components and the checkpoint (build it inside the strategy scope).
 
-    def __init__(self, method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path):
+    ``workdir`` is read (the checkpoints, ZeroQ's images); ``write_dir`` (default: ``workdir``)
+    is where this process writes: a non-chief worker's scratch (:func:`~autorecon_tf.distribute.write_dir`).
+    """
+
+    def __init__(
+        self, method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path, write_dir=None
+    ):
         self.method, self.row, self.config, self.teacher = method, METHODS[method], config, teacher
-        self.seed, self.workdir = int(seed), workdir
+        self.seed, self.workdir, self.write_dir = int(seed), workdir, write_dir or workdir
         self.total_epochs = int(config.epochs) if self.row.trains_student else int(config.warmup_epochs)
         student_steps = (self.total_epochs - int(config.warmup_epochs)) * int(config.steps_per_epoch)
         # Deployment-faithful student (quantization/boundaries.py): int8 input and boundaries.
@@ -121,7 +127,9 @@ class CompressJob:
         self.checkpoint = tf.train.Checkpoint(
             trainer=self.trainer, epochs_done=self.epochs_done, deploy_ranges_set=self.deploy_ranges_set
         )
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=2)
+        self.manager = distribute.checkpoint_manager(
+            self.checkpoint, os.path.join(workdir, "checkpoints"), 2, scratch_root=self.write_dir
+        )
 
     def restore(self):
         return restore_latest(self.manager, self.epochs_done)
@@ -189,9 +197,10 @@ def evaluate_and_save(job, data):
         job.generator, teacher.input_shape, teacher.num_classes, FIDELITY_IMAGES, FIDELITY_SEED
     )
     results["fidelity"] = {**fidelity(teacher.model, job.student, images, config.eval_batch_size), "source": source}
-    atomic.save_model(job.student, os.path.join(job.workdir, STUDENT_FILE))
+    # On every worker: saving reads variables synchronised on read, a collective (a non-chief saves into scratch).
+    atomic.save_model(job.student, os.path.join(job.write_dir, STUDENT_FILE))
     if job.generator is not None:
-        atomic.save_model(job.generator, os.path.join(job.workdir, GENERATOR_FILE))
+        atomic.save_model(job.generator, os.path.join(job.write_dir, GENERATOR_FILE))
     return results
 
 
@@ -253,26 +262,27 @@ def run_compression(
         raise UserError(f"unknown --generator={method!r}: choose one of {', '.join(METHODS)}")
     check_budget(config)
     start = time.time()
-    with records.workdir(workdir):
+    # A non-chief worker writes into a scratch directory of its own; every worker reads the chief's workdir.
+    with distribute.write_dir(workdir, strategy) as out, records.workdir(out):
         settings = _settings(method, teacher, weight_bits, activation_bits, seed, genotype_path)
-        records.check_settings(workdir, {**settings, "config": config.to_dict()})
+        records.check_settings(workdir, {**settings, "config": config.to_dict()}, write=out == workdir)
         determinism.configure(seed, config.deterministic)
         data = _load_real(teacher, config, method, eval_data)
         with strategy.scope():
-            job = CompressJob(method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path)
+            job = CompressJob(method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path, out)
             start_epoch = job.restore()
         if start_epoch:
             log(f"Resuming {method} from the checkpoint after epoch {start_epoch} of {job.total_epochs}")
         images = job.row.images(job, data, log)
         progress = ProgressRecorder(
-            os.path.join(workdir, records.PROGRESS_FILE),
+            os.path.join(out, records.PROGRESS_FILE),
             int(config.batch_size) * int(config.steps_per_epoch),
             announce_resume=False,  # said above, with the method and the epoch count
         )
         callbacks = [
             progress,
             EpochCheckpoint(job.manager, job.epochs_done),
-            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
+            keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), update_freq="epoch"),
         ]
         seconds_before = progress.state.get("elapsed_seconds", 0.0)  # epochs of earlier (killed) invocations
         fit(job, start_epoch, callbacks, images)
@@ -280,5 +290,5 @@ def run_compression(
         results = evaluate_and_save(job, data)
         wall_seconds = seconds_before + (time.time() - start)
         metrics = make_metrics(job, settings, data, results, progress, wall_seconds, strategy.num_replicas_in_sync)
-        atomic.write_json(os.path.join(workdir, METRICS_FILE), metrics)
+        atomic.write_json(os.path.join(out, METRICS_FILE), metrics)
         return metrics

@@ -100,10 +100,14 @@ def _real_images(job, data, log):
 
 
 def _zeroq_images(job, data, log):
-    """ZeroQ's distilled images, distilled once and kept in the workdir for a resumed run."""
+    """ZeroQ's distilled images, distilled once and kept in the workdir for a resumed run.
+
+    Every worker of a multi-worker run reads the chief's file (or none), so that all distill or none does.
+    """
     path = os.path.join(job.workdir, ZEROQ_FILE)
     if os.path.exists(path):
         return np.load(path)
+    path = os.path.join(job.write_dir, ZEROQ_FILE)
     zeroq = job.config.zeroq
     images = baselines.distill_images(
         job.teacher.model,

@@ -25,9 +25,8 @@ import time
 
 from absl import logging
 
-from autorecon_tf import determinism
+from autorecon_tf import determinism, distribute
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.distribute import make_strategy
 from autorecon_tf.errors import UserError
 from autorecon_tf.search_space.plots import plot_alpha_history, plot_genotype
 from autorecon_tf.supernet import GeneratorSupernet, TemperatureSchedule
@@ -48,31 +47,41 @@ class SearchJob:
     supernet: GeneratorSupernet
     trainer: SearchTrainer
     epoch: tf.Variable
-    manager: tf.train.CheckpointManager
+    manager: tf.train.CheckpointManager  # or a non-chief worker's (distribute.checkpoint_manager)
 
 
-def run_search(config, workdir, teacher_path=None, strategy="default", input_space=None):
+def run_search(
+    config,
+    workdir,
+    teacher_path=None,
+    strategy="default",
+    input_space=None,
+    collective_timeout=distribute.COLLECTIVE_TIMEOUT_SECONDS,
+):
     """Searches a generator for the teacher; writes the artifacts; returns the Genotype.
 
+    ``strategy``: a name of :data:`~autorecon_tf.distribute.STRATEGIES` (``collective_timeout``: multiworker's).
     ``input_space``: ``load_teacher``'s input-space keywords (the tools' ``--input_*`` flags).
     """
     check_config(config)
     teacher_path = teacher_path or config.teacher
     if not teacher_path:
         raise UserError("no teacher given: pass --teacher or set config.teacher")
-    with records.workdir(workdir):
-        determinism.configure(config.seed, config.deterministic)
-        strategy = make_strategy(strategy)
+    determinism.configure(config.seed, config.deterministic)
+    strategy = distribute.make_strategy(strategy, collective_timeout)
+    # A non-chief worker writes into a scratch directory of its own; every worker reads the chief's checkpoints.
+    with distribute.write_dir(workdir, strategy) as out, records.workdir(out):
         with strategy.scope():
-            job = build(config, teacher_path, workdir, input_space)
+            job = build(config, teacher_path, workdir, input_space, write_dir=out)
             # After the build, so that a teacher or config that cannot be built is not recorded.
-            records.check_settings(workdir, {"teacher": os.path.abspath(teacher_path), "config": config.to_dict()})
+            settings = {"teacher": os.path.abspath(teacher_path), "config": config.to_dict()}
+            records.check_settings(workdir, settings, write=out == workdir)
             restore(job)
         print(f"{job.teacher.summary()}; {strategy.num_replicas_in_sync} replica(s)", flush=True)
         started = time.time()
-        fit(job, config, workdir)
+        fit(job, config, out)
         logging.info("search loop took %.1f s", time.time() - started)
-        return write_results(job.supernet, config, teacher_path, workdir, os.path.join(workdir, HISTORY_FILE))
+        return write_results(job.supernet, config, teacher_path, out, os.path.join(out, HISTORY_FILE))
 
 
 def check_config(config):
@@ -122,8 +131,11 @@ def build_search(config, teacher):
     return supernet, trainer
 
 
-def build(config, teacher_path, workdir, input_space=None):
-    """The teacher, the supernet, its trainer and their checkpoint manager (call inside the strategy scope)."""
+def build(config, teacher_path, workdir, input_space=None, write_dir=None):
+    """The teacher, the supernet, its trainer and their checkpoint manager (call inside the strategy scope).
+
+    The checkpoints are ``workdir``'s; a non-chief worker saves its part under ``write_dir`` (its scratch).
+    """
     teacher = load_teacher(teacher_path, **(input_space or {}))
     supernet, trainer = build_search(config, teacher)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -133,7 +145,9 @@ def build(config, teacher_path, workdir, input_space=None):
         arch_optimizer=trainer.arch_optimizer,
         epoch=epoch,
     )
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"), config.search.max_to_keep)
+    manager = distribute.checkpoint_manager(
+        checkpoint, os.path.join(workdir, "checkpoints"), config.search.max_to_keep, scratch_root=write_dir
+    )
     return SearchJob(teacher, supernet, trainer, epoch, manager)
 
 

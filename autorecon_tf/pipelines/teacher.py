@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from autorecon_tf import determinism
+from autorecon_tf import determinism, distribute
 from autorecon_tf.compat import keras
 from autorecon_tf.data import pipeline
 from autorecon_tf.data.datasets import load_dataset
@@ -59,19 +59,27 @@ class TeacherJob:
         return self.steps_per_epoch * self.batch_size
 
 
-def train_teacher(config, workdir):
-    """Trains (or resumes) a teacher as described by ``config``; returns the teacher record."""
+def train_teacher(config, workdir, strategy="default", collective_timeout=distribute.COLLECTIVE_TIMEOUT_SECONDS):
+    """Trains (or resumes) a teacher as described by ``config``; returns the teacher record.
+
+    ``strategy``: a name of :data:`~autorecon_tf.distribute.STRATEGIES`; every worker of a multi-worker
+    run trains, ``BackupAndRestore`` keeps the chief's checkpoints and only the chief writes the artifacts.
+    """
     check_config(config)
-    with records.workdir(workdir):
-        determinism.configure(config.seed, config.deterministic)
-        job = build(config)
-        progress = ProgressRecorder(os.path.join(workdir, records.PROGRESS_FILE), job.images_per_epoch)
-        fit(job, config, workdir, progress)
+    determinism.configure(config.seed, config.deterministic)
+    strategy = distribute.make_strategy(strategy, collective_timeout)
+    with distribute.write_dir(workdir, strategy) as out, records.workdir(out):
+        with strategy.scope():
+            job = build(config)
+        progress = ProgressRecorder(os.path.join(out, records.PROGRESS_FILE), job.images_per_epoch)
+        fit(job, config, workdir, progress, out)
         recalibration = recalibrate(job, config)
         record = make_record(job, config, progress, recalibration)
-        atomic.save_model(job.model, os.path.join(workdir, TEACHER_FILE))
-        atomic.write_json(os.path.join(workdir, RECORD_FILE), record)
-        shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
+        # On every worker: saving reads variables synchronised on read, a collective (a non-chief saves into scratch).
+        atomic.save_model(job.model, os.path.join(out, TEACHER_FILE))
+        atomic.write_json(os.path.join(out, RECORD_FILE), record)
+        if out == workdir:  # the chief: the teacher is saved, the checkpoints are no longer needed
+            shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
         return record
 
 
@@ -121,6 +129,7 @@ def build(config):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=None),
         metrics=["accuracy"],
     )
+    distribute.per_step_logs_of_first_replica(model)
     batch_size = int(config.batch_size)
     return TeacherJob(data, preprocessing, train, validation, input_shape, batch_size, steps_per_epoch, model, source)
 
@@ -133,8 +142,12 @@ def _optimizer(config, steps_per_epoch):
     return keras.optimizers.SGD(learning_rate, momentum=config.momentum, nesterov=True)
 
 
-def fit(job, config, workdir, progress):
-    """``config.epochs`` epochs (the rest of them after a kill), checkpointed by ``BackupAndRestore``."""
+def fit(job, config, workdir, progress, write_dir=None):
+    """``config.epochs`` epochs (the rest of them after a kill), checkpointed by ``BackupAndRestore``.
+
+    ``BackupAndRestore`` keeps ``workdir``'s checkpoints (in a multi-worker run it sends a non-chief's
+    saves to scratch itself); TensorBoard writes under ``write_dir`` (default: ``workdir``).
+    """
     (x_train, y_train), (x_val, y_val) = job.train, job.validation
     train = pipeline.train_dataset(
         x_train,
@@ -151,7 +164,7 @@ def fit(job, config, workdir, progress):
         # Kept after the last epoch (deleted once the teacher is saved): a kill during the
         # recalibration or the evaluation then resumes there, not from epoch 0.
         keras.callbacks.BackupAndRestore(os.path.join(workdir, "checkpoints"), delete_checkpoint=False),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
+        keras.callbacks.TensorBoard(os.path.join(write_dir or workdir, "tensorboard"), update_freq="epoch"),
         progress,
     ]
     print(

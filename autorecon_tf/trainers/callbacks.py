@@ -44,7 +44,7 @@ def restore_latest(manager, epoch_variable):
 
 
 class ProgressRecorder(keras.callbacks.Callback):
-    """Writes epochs done, per-epoch seconds and total wall time to ``progress.json`` after every epoch."""
+    """Writes epochs done, per-epoch seconds and logs, and total wall time to ``progress.json`` after every epoch."""
 
     def __init__(self, path, images_per_epoch, print_every=100, announce_resume=True):
         super().__init__()
@@ -84,6 +84,8 @@ class ProgressRecorder(keras.callbacks.Callback):
         self.state["elapsed_seconds"] += seconds
         self.state["epoch_seconds"].append(seconds)
         self.state["last_logs"] = {k: float(v) for k, v in (logs or {}).items()}
+        # The curve by epoch: a re-run epoch (after a kill) replaces the lost one's entry.
+        self.state["epoch_logs"] = self.state.get("epoch_logs", [])[: int(epoch)] + [self.state["last_logs"]]
         atomic.write_json(self.path, self.state)
         print(
             f"epoch {epoch + 1}: {seconds:.0f} s, {self.images_per_epoch / seconds:.0f} images/s, "

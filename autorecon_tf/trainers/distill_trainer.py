@@ -15,7 +15,7 @@ Switching the phase retraces ``train_step`` (it is a trace-time branch).
 """
 
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.distribute import replica_scale
+from autorecon_tf.distribute import per_step_logs_of_first_replica, replica_scale
 from autorecon_tf.losses.distillation import distillation_loss
 
 
@@ -58,6 +58,7 @@ class DistillTrainer(keras.Model):
 
     def compile(self, student_optimizer, **kwargs):
         super().compile(**kwargs)
+        per_step_logs_of_first_replica(self)
         self.student_optimizer = student_optimizer
 
     @property

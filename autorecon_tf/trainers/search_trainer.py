@@ -18,7 +18,7 @@ with the optimizer from a checkpoint.
 
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.determinism import indexed_dataset, step_seed
-from autorecon_tf.distribute import replica_scale
+from autorecon_tf.distribute import per_step_logs_of_first_replica, replica_scale
 from autorecon_tf.losses.bn_statistics import BatchNormStatistics
 from autorecon_tf.losses.reconstruction import reconstruction_loss
 from autorecon_tf.supernet.gumbel import TemperatureSchedule
@@ -107,12 +107,15 @@ class SearchTrainer(keras.Model):
 
     def compile(self, weight_optimizer, arch_optimizer, **kwargs):
         super().compile(**kwargs)
+        per_step_logs_of_first_replica(self)
         self.weight_optimizer = weight_optimizer
         self.arch_optimizer = arch_optimizer
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        # The trackers of this phase, named as train_step's logs: Keras then takes an epoch's logs from them,
+        # all-reduced across workers (distribute.per_step_logs_of_first_replica).
+        return [t for name, t in self.trackers.items() if name != "arch_reconstruction" or self.train_architecture]
 
     def set_train_architecture(self, enabled):
         """Turns architecture steps on or off (off = weight warm-up); retraces the train function."""
@@ -165,8 +168,4 @@ class SearchTrainer(keras.Model):
             self.trackers["arch_reconstruction"].update_state(total)
         self.trackers["alpha_entropy"].update_state(self.supernet.mean_entropy())
         self.trackers["temperature"].update_state(temperature)
-        return {
-            name: tracker.result()
-            for name, tracker in self.trackers.items()
-            if name != "arch_reconstruction" or self.train_architecture
-        }
+        return {tracker.name: tracker.result() for tracker in self.metrics}

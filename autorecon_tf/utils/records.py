@@ -71,13 +71,17 @@ def config_dict(config):
     return as_json_data(config.to_dict())
 
 
-def check_settings(workdir, settings):
-    """Writes the run's settings once; a re-run must match them, or it would resume a different run."""
+def check_settings(workdir, settings, write=True):
+    """Writes the run's settings once; a re-run must match them, or it would resume a different run.
+
+    ``write=False`` (a non-chief worker of a multi-worker run) only compares with the settings found.
+    """
     path = os.path.join(workdir, SETTINGS_FILE)
     settings = as_json_data(settings)
     previous = read_json(path)
     if not previous:
-        atomic.write_json(path, settings)
+        if write:
+            atomic.write_json(path, settings)
         return
     changed = sorted(key for key in set(previous) | set(settings) if previous.get(key) != settings.get(key))
     if changed:

@@ -1,0 +1,247 @@
+"""--strategy=multiworker end to end: 2 worker processes on 127.0.0.1 (1 CPU device each), compress and search.
+
+Each test starts both workers with their own ``TF_CONFIG`` (free ports) and the same command, as
+README's "Scaling out" tells a user to, and checks: both finish; only the chief writes (the
+workdir holds the chief's artifacts, a worker's scratch directory is gone, its stdout has one
+line); the loss curve is the single-process one; after a SIGKILL of one worker the other stops
+with one line (exit 3), and relaunching both resumes from the last checkpoint, losing at most
+the epoch that was running.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from autorecon_tf.distribute import tf_config
+
+from compress_helpers import tool_command, write_tiny_teacher
+from conftest import make_tiny_teacher
+from helpers import PYTHON, REPO, save_normalised_teacher, tool_env
+
+pytestmark = pytest.mark.slow
+
+SEARCH_CONFIG = os.path.join(REPO, "configs", "search_tiny.py")
+TIMEOUT = 900
+# Per-epoch losses of the 2-worker run against the one-process run on 2 CPU devices: the same global batch split
+# the same way (batch k's first half on worker/device 0), so each replica does the same arithmetic on the same
+# numbers, one thread each (config.deterministic), and an all-reduce of 2 terms is the same sum in either order.
+# Measured here: bit-identical curves and student weights (weights_digest). 1e-5 relative leaves room for a
+# reduction that splits the gradient differently and nothing more; a wrong split (one device, BatchNorm
+# statistics over 8 images instead of 4) moves the losses by 1-4% (bns, generator_ce, student_ce; measured).
+LOSS_RTOL = 1e-5
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def start_workers(command, directory, ports=None):
+    """Starts ``command`` as the 2 workers of a cluster on 127.0.0.1; returns their Popen (files in ``directory``)."""
+    workers = [f"127.0.0.1:{port}" for port in ports or _free_ports(2)]
+    processes = []
+    for index in range(len(workers)):
+        scratch = os.path.join(directory, f"tmp{index}")  # the worker's TMPDIR: its scratch directory goes here
+        os.makedirs(scratch, exist_ok=True)
+        env = tool_env(TF_CONFIG=tf_config(workers, index), TMPDIR=scratch, CUDA_VISIBLE_DEVICES="")
+        out = open(os.path.join(directory, f"out{index}.log"), "w", encoding="utf-8")  # noqa: SIM115
+        err = open(os.path.join(directory, f"err{index}.log"), "w", encoding="utf-8")  # noqa: SIM115
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err)
+        process.logs, process.ports = (out, err), ports or [int(w.rsplit(":", 1)[1]) for w in workers]
+        processes.append(process)
+    return processes
+
+
+def finish(processes, timeout=TIMEOUT):
+    """Waits for every worker; returns ``[(returncode, stdout, stderr)]``."""
+    results = []
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        for handle in process.logs:
+            handle.close()
+        out, err = (open(handle.name, encoding="utf-8").read() for handle in process.logs)
+        results.append((process.returncode, out, err))
+    return results
+
+
+def assert_both_finished(results):
+    for index, (status, out, err) in enumerate(results):
+        assert status == 0, (index, out[-2000:], err[-3000:])
+
+
+def assert_only_the_chief_wrote(directory, results):
+    worker_lines = [line for line in results[1][1].splitlines() if line.strip()]
+    assert worker_lines == ["worker 1 of 2 workers: the chief prints the progress and writes the artifacts"]
+    assert os.listdir(os.path.join(directory, "tmp1")) == [], "the worker's scratch directory was left behind"
+
+
+def epoch_logs(workdir):
+    with open(os.path.join(workdir, "progress.json"), encoding="utf-8") as handle:
+        return json.load(handle)["epoch_logs"]
+
+
+def assert_same_curve(curve, reference, keys):
+    assert len(curve) == len(reference)
+    for epoch, (logs, expected) in enumerate(zip(curve, reference)):
+        for key in keys:
+            assert logs[key] == pytest.approx(expected[key], rel=LOSS_RTOL), (epoch, key, logs, expected)
+
+
+def kill_one_at_first_checkpoint(processes, workdir, victim):
+    """SIGKILLs worker ``victim`` once the chief's first checkpoint exists; returns the survivor's result."""
+    index = os.path.join(workdir, "checkpoints", "checkpoint")
+    deadline = time.time() + TIMEOUT
+    while not os.path.exists(index) and all(p.poll() is None for p in processes) and time.time() < deadline:
+        time.sleep(0.05)
+    assert all(p.poll() is None for p in processes), "a worker ended before the first checkpoint"
+    os.kill(processes[victim].pid, signal.SIGKILL)
+    started = time.time()
+    results = finish(processes, timeout=300)
+    assert results[victim][0] == -signal.SIGKILL
+    survivor = results[1 - victim]
+    # It stops by itself (TensorFlow's heartbeats or the reset connection), within a minute here, not a hang.
+    assert time.time() - started < 240
+    return survivor
+
+
+def assert_lost_worker_line(survivor, lost):
+    status, _, err = survivor
+    assert status == 3, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err[-3000:]
+    assert f"lost worker {lost}" in lines[0] and "relaunch the same command on every worker" in lines[0], lines
+
+
+@pytest.fixture(scope="module")
+def compress_teacher(tmp_path_factory):
+    return write_tiny_teacher(str(tmp_path_factory.mktemp("teacher")), make_tiny_teacher)
+
+
+def _compress(teacher, workdir, *extra):
+    return tool_command(teacher, workdir, "--config.deterministic=True", *extra)
+
+
+@pytest.mark.timeout(1800)  # two runs in a row: 15 min for search on a loaded 2-core machine
+def test_compress_on_two_workers_matches_one_process(compress_teacher, tmp_path):
+    workdir = str(tmp_path / "run")
+    results = finish(start_workers(_compress(compress_teacher, workdir, "--strategy=multiworker"), str(tmp_path)))
+    assert_both_finished(results)
+    assert_only_the_chief_wrote(str(tmp_path), results)
+    assert "gdfq W4A4: student top-1" in results[0][1]
+    assert {"student.keras", "generator.keras", "metrics.json", "checkpoints", "tensorboard"} <= set(
+        os.listdir(workdir)
+    )
+    with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    assert metrics["replicas"] == 2 and metrics["images_seen"] == 2 * 2 * 8  # global batch 8 = 2 x 4
+
+    reference = str(tmp_path / "one_process")
+    single = subprocess.run(
+        _compress(compress_teacher, reference, "--strategy=mirrored", "--cpu_devices=2"),
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    keys = ("generator_loss", "bns", "generator_ce", "student_loss")
+    assert_same_curve(epoch_logs(workdir), epoch_logs(reference), keys)
+    with open(os.path.join(reference, "metrics.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["student_weights_sha256"] == metrics["student_weights_sha256"]
+
+
+def test_compress_worker_killed_then_relaunched_resumes(compress_teacher, tmp_path):
+    workdir = str(tmp_path / "run")
+    command = _compress(compress_teacher, workdir, "--strategy=multiworker", "--config.epochs=3")
+    processes = start_workers(command, str(tmp_path))
+    survivor = kill_one_at_first_checkpoint(processes, workdir, victim=1)
+    assert_lost_worker_line(survivor, lost=1)
+    done_before = json.load(open(os.path.join(workdir, "progress.json"), encoding="utf-8"))["epochs_done"]
+    assert not os.path.exists(os.path.join(workdir, "metrics.json"))
+
+    results = finish(start_workers(command, str(tmp_path), ports=processes[0].ports))  # the same command
+    assert_both_finished(results)
+    assert "Resuming gdfq from the checkpoint after epoch" in results[0][1]
+    with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as handle:
+        (resumed_at,) = json.load(handle)["resumed_at_epochs"]
+    assert 1 <= resumed_at and done_before - resumed_at <= 1, (done_before, resumed_at)
+    assert len(epoch_logs(workdir)) == 3
+
+
+@pytest.fixture(scope="module")
+def search_teacher(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("teacher") / "teacher.keras")
+    save_normalised_teacher(make_tiny_teacher(), path)
+    return path
+
+
+def _search(teacher, workdir, *extra):
+    return [
+        PYTHON,
+        os.path.join(REPO, "tools", "search.py"),
+        f"--config={SEARCH_CONFIG}:graph",
+        f"--teacher={teacher}",
+        f"--workdir={workdir}",
+        "--config.deterministic=True",
+        *extra,
+    ]
+
+
+@pytest.mark.timeout(1800)  # two runs in a row: 15 min for search on a loaded 2-core machine
+def test_search_on_two_workers_matches_one_process(search_teacher, tmp_path):
+    workdir = str(tmp_path / "run")
+    command = _search(search_teacher, workdir, "--strategy=multiworker", "--config.search.epochs=2")
+    results = finish(start_workers(command, str(tmp_path)))
+    assert_both_finished(results)
+    assert_only_the_chief_wrote(str(tmp_path), results)
+    assert "2 replica(s)" in results[0][1] and "Discovered generator:" in results[0][1]
+    assert {"genotype.json", "genotype.png", "alpha_history.json", "checkpoints"} <= set(os.listdir(workdir))
+
+    reference = str(tmp_path / "one_process")
+    single = subprocess.run(
+        _search(search_teacher, reference, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=2"),
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert_same_curve(epoch_logs(workdir), epoch_logs(reference), ("reconstruction", "ce", "bns"))
+    with (
+        open(os.path.join(workdir, "genotype.json"), encoding="utf-8") as a,
+        open(os.path.join(reference, "genotype.json"), encoding="utf-8") as b,
+    ):
+        assert json.load(a)["edges"] == json.load(b)["edges"]
+
+
+def test_search_chief_killed_then_relaunched_resumes(search_teacher, tmp_path):
+    workdir = str(tmp_path / "run")
+    command = _search(search_teacher, workdir, "--strategy=multiworker", "--config.search.epochs=3")
+    processes = start_workers(command, str(tmp_path))
+    survivor = kill_one_at_first_checkpoint(processes, workdir, victim=0)
+    assert_lost_worker_line(survivor, lost=0)
+    done_before = json.load(open(os.path.join(workdir, "progress.json"), encoding="utf-8"))["epochs_done"]
+
+    results = finish(start_workers(command, str(tmp_path), ports=processes[0].ports))
+    assert_both_finished(results)
+    resumed_at = int(results[0][1].split("Resuming the search from epoch ")[1].split()[0])
+    assert 1 <= resumed_at and done_before - resumed_at <= 1, (done_before, resumed_at)
+    with open(os.path.join(workdir, "alpha_history.json"), encoding="utf-8") as handle:
+        assert [entry["epoch"] for entry in json.load(handle)["history"]] == [1, 2, 3]
