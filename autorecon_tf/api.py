@@ -117,13 +117,11 @@ def compress(
     """
     from autorecon_tf.compat import tf
     from autorecon_tf.pipelines.compress import STUDENT_FILE, run_compression
-    from autorecon_tf.teachers.loader import load_keras_model
+    from autorecon_tf.teachers.loader import load_keras_model, require_logits
 
     _check_arguments(weight_bits, activation_bits, generator, genotype)
     config = _config(COMPRESS_CONFIG, budget, config, overrides)
-    teacher = _teacher(model, input_range, input_mean, input_std)
-    if teacher.outputs_probabilities:
-        raise UserError(f"{teacher.path} outputs probabilities: give a model whose last layer outputs logits")
+    teacher = require_logits(_teacher(model, input_range, input_mean, input_std))
     workdir = workdir or tempfile.mkdtemp(prefix="autorecon_tf_compress_")
     metrics = run_compression(
         generator,

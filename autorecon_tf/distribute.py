@@ -117,6 +117,19 @@ def tf_config(workers, index):
     return json.dumps({"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": int(index)}})
 
 
+def local_workers(count):
+    """``count`` 'host:port' addresses on 127.0.0.1 with ports free now: a cluster on one machine (tests, benchmarks)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return [f"127.0.0.1:{port}" for port in ports]
+
+
 def _multiworker(collective_timeout):
     cluster, task_type, index = cluster_spec()
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(collective_timeout))

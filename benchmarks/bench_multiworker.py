@@ -20,7 +20,6 @@ A benchmark, not a test: it never asserts a time.
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ sys.path.insert(0, REPO)
 from absl import flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.distribute import tf_config  # noqa: E402
+from autorecon_tf.distribute import local_workers, tf_config  # noqa: E402
 from benchmarks.report import record  # noqa: E402
 
 flags.DEFINE_integer("batch_size", 64, "Global batch size (each of the 2 workers computes half).")
@@ -102,23 +101,13 @@ def _images_per_second(workdir, args):
     return args.batch_size * args.steps_per_epoch / statistics.median(seconds)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def measure(teacher, directory, args):
     """The two settings' rows."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
     all_cores = sorted(os.sched_getaffinity(0))[:2]
     one = os.path.join(directory, "one_process")
     _run([_command(teacher, one, args)], [env], [all_cores], directory)
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = local_workers(2)
     two = os.path.join(directory, "two_workers")
     command = _command(teacher, two, args, "--strategy=multiworker")
     envs = [{**env, "TF_CONFIG": tf_config(workers, index)} for index in range(2)]

@@ -2,13 +2,12 @@
 
 import json
 import os
-import sys
 
 from autorecon_tf.cli import load_config
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.data.pipeline import fit_preprocessing
 
-from helpers import run_tool
+from helpers import TinyTool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "compress_resnet20_fmnist.py")
@@ -50,21 +49,5 @@ def tiny_config(preset="smoke", **overrides):
     return load_config(CONFIG, preset, {**TINY_OVERRIDES, **overrides})
 
 
-def tool_args(teacher, workdir, *extra, overrides=None):
-    """The arguments of ``tools/compress.py`` for the tiny teacher."""
-    flags_ = [f"--config.{key}={value}" for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items()]
-    return [f"--config={CONFIG}:smoke", f"--teacher={teacher}", f"--workdir={workdir}", *flags_, *extra]
-
-
-def tool_command(teacher, workdir, *extra, overrides=None):
-    """The ``python tools/compress.py`` command line for the tiny teacher."""
-    return [
-        sys.executable,
-        os.path.join(REPO, "tools", "compress.py"),
-        *tool_args(teacher, workdir, *extra, overrides=overrides),
-    ]
-
-
-def run_compress(teacher, workdir, *extra, overrides=None, timeout=900):
-    """Runs ``tools/compress.py`` on the tiny teacher; returns the CompletedProcess (text)."""
-    return run_tool("compress", *tool_args(teacher, workdir, *extra, overrides=overrides), timeout=timeout)
+COMPRESS = TinyTool("compress", CONFIG, TINY_OVERRIDES)
+tool_args, tool_command, run_compress = COMPRESS.args, COMPRESS.command, COMPRESS.run

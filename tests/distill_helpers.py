@@ -1,9 +1,8 @@
 """Shared set-up of the distillation tool tests: the tiny digits teacher and a budget of seconds."""
 
 import os
-import sys
 
-from helpers import REPO, run_tool
+from helpers import REPO, TinyTool
 
 CONFIG = os.path.join(REPO, "configs", "distill_fmnist.py")
 
@@ -22,20 +21,5 @@ TINY_OVERRIDES = {
 }
 
 
-def tool_args(teacher, workdir, *extra, overrides=None):
-    """The arguments of ``tools/distill.py`` for the tiny teacher."""
-    flags_ = [f"--config.{key}={value}" for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items()]
-    return [f"--config={CONFIG}:smoke", f"--teacher={teacher}", f"--workdir={workdir}", *flags_, *extra]
-
-
-def tool_command(teacher, workdir, *extra, overrides=None):
-    return [
-        sys.executable,
-        os.path.join(REPO, "tools", "distill.py"),
-        *tool_args(teacher, workdir, *extra, overrides=overrides),
-    ]
-
-
-def run_distill(teacher, workdir, *extra, overrides=None, timeout=900):
-    """Runs ``tools/distill.py`` on the tiny teacher; returns the CompletedProcess (text)."""
-    return run_tool("distill", *tool_args(teacher, workdir, *extra, overrides=overrides), timeout=timeout)
+DISTILL = TinyTool("distill", CONFIG, TINY_OVERRIDES)
+tool_args, tool_command, run_distill = DISTILL.args, DISTILL.command, DISTILL.run

@@ -60,6 +60,26 @@ def run_tool(name, *args, timeout=600, **env):
     )
 
 
+class TinyTool:
+    """A tool run on a tiny teacher at a config's ``smoke`` preset with tiny ``--config.key=value`` overrides."""
+
+    def __init__(self, name, config, overrides):
+        self.name, self.config, self.overrides = name, config, overrides
+
+    def args(self, teacher, workdir, *extra, overrides=None):
+        flags_ = [f"--config.{key}={value}" for key, value in {**self.overrides, **(overrides or {})}.items()]
+        return [f"--config={self.config}:smoke", f"--teacher={teacher}", f"--workdir={workdir}", *flags_, *extra]
+
+    def command(self, teacher, workdir, *extra, overrides=None):
+        """The ``python tools/<name>.py ...`` command line (for a Popen, a kill and a resume)."""
+        script = os.path.join(REPO, "tools", f"{self.name}.py")
+        return [PYTHON, script, *self.args(teacher, workdir, *extra, overrides=overrides)]
+
+    def run(self, teacher, workdir, *extra, overrides=None, timeout=900):
+        """Runs the tool; returns the CompletedProcess (text)."""
+        return run_tool(self.name, *self.args(teacher, workdir, *extra, overrides=overrides), timeout=timeout)
+
+
 def run_fresh_python(code, *args, timeout=300):
     """Runs ``code`` in a new Python (TensorFlow not yet started) with ``args``; returns its last stdout line as JSON."""
     import json

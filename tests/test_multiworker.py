@@ -11,13 +11,12 @@ the epoch that was running.
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from autorecon_tf.distribute import tf_config
+from autorecon_tf.distribute import local_workers, tf_config
 
 from compress_helpers import tool_command, write_tiny_teacher
 from conftest import make_tiny_teacher
@@ -36,19 +35,15 @@ TIMEOUT = 900
 LOSS_RTOL = 1e-5
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+def run_one_process(command):
+    """The reference: ``command`` in one process (2 CPU devices, MirroredStrategy), which must succeed."""
+    single = subprocess.run(command, cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert single.returncode == 0, single.stderr[-3000:]
 
 
 def start_workers(command, directory, ports=None):
     """Starts ``command`` as the 2 workers of a cluster on 127.0.0.1; returns their Popen (files in ``directory``)."""
-    workers = [f"127.0.0.1:{port}" for port in ports or _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in ports] if ports else local_workers(2)
     processes = []
     for index in range(len(workers)):
         scratch = os.path.join(directory, f"tmp{index}")  # the worker's TMPDIR: its scratch directory goes here
@@ -151,15 +146,7 @@ def test_compress_on_two_workers_matches_one_process(compress_teacher, tmp_path)
     assert metrics["replicas"] == 2 and metrics["images_seen"] == 2 * 2 * 8  # global batch 8 = 2 x 4
 
     reference = str(tmp_path / "one_process")
-    single = subprocess.run(
-        _compress(compress_teacher, reference, "--strategy=mirrored", "--cpu_devices=2"),
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
+    run_one_process(_compress(compress_teacher, reference, "--strategy=mirrored", "--cpu_devices=2"))
     keys = ("generator_loss", "bns", "generator_ce", "student_loss")
     assert_same_curve(epoch_logs(workdir), epoch_logs(reference), keys)
     with open(os.path.join(reference, "metrics.json"), encoding="utf-8") as handle:
@@ -214,15 +201,9 @@ def test_search_on_two_workers_matches_one_process(search_teacher, tmp_path):
     assert {"genotype.json", "genotype.png", "alpha_history.json", "checkpoints"} <= set(os.listdir(workdir))
 
     reference = str(tmp_path / "one_process")
-    single = subprocess.run(
-        _search(search_teacher, reference, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=2"),
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
+    run_one_process(
+        _search(search_teacher, reference, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=2")
     )
-    assert single.returncode == 0, single.stderr[-3000:]
     assert_same_curve(epoch_logs(workdir), epoch_logs(reference), ("reconstruction", "ce", "bns"))
     with (
         open(os.path.join(workdir, "genotype.json"), encoding="utf-8") as a,
