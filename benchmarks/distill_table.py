@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from autorecon_tf import cli  # noqa: E402
 from benchmarks import report, reproduce_archive  # noqa: E402
 
 REPO = report.REPO
@@ -100,13 +101,16 @@ PRESETS = {
     ),
 }
 
-flags.DEFINE_enum("preset", "smoke", list(PRESETS), "smoke: the tiny digits teacher, minutes; standard: issue 23.")
-flags.DEFINE_string("workdir", None, "Default: runs/distill_<preset>.")
-flags.DEFINE_string("teacher", None, "standard: the teacher .keras (default runs/teacher_resnet18_fmnist/).")
-flags.DEFINE_string("genotype", None, "A genotype.json searched on that teacher (default: search here).")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every row.")
-flags.DEFINE_bool("no_archive", False, "Ignore the preset's archive in the repository.")
-flags.DEFINE_bool("render_only", False, "Only render the table from the finished records.")
+
+def define_flags():
+    """The script's flags, defined when it runs (not on import: tests import it beside reproduce.py's flags)."""
+    flags.DEFINE_enum("preset", "smoke", list(PRESETS), "smoke: the tiny digits teacher, minutes; standard: issue 23.")
+    flags.DEFINE_string("workdir", None, "Default: runs/distill_<preset>.")
+    flags.DEFINE_string("teacher", None, "standard: the teacher .keras (default runs/teacher_resnet18_fmnist/).")
+    flags.DEFINE_string("genotype", None, "A genotype.json searched on that teacher (default: search here).")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every row.")
+    flags.DEFINE_bool("no_archive", False, "Ignore the preset's archive in the repository.")
+    flags.DEFINE_bool("render_only", False, "Only render the table from the finished records.")
 
 
 def _config(spec):
@@ -313,4 +317,5 @@ def run_all(preset, workdir, args):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    define_flags()
+    cli.run(main)
