@@ -153,17 +153,31 @@ def test_compress_on_two_workers_matches_one_process(compress_teacher, tmp_path)
         assert json.load(handle)["student_weights_sha256"] == metrics["student_weights_sha256"]
 
 
+def _no_metrics(workdir):
+    assert not os.path.exists(os.path.join(workdir, "metrics.json"))  # killed before the end
+
+
+def kill_and_relaunch(command, workdir, directory, victim, check_killed=None):
+    """Starts 2 workers, kills ``victim`` at the first checkpoint, checks the survivor's one line, relaunches both.
+
+    Returns ``(epochs done before the relaunch, the relaunched workers' results)``; both must finish.
+    ``check_killed(workdir)`` runs between the kill and the relaunch.
+    """
+    processes = start_workers(command, directory)
+    survivor = kill_one_at_first_checkpoint(processes, workdir, victim=victim)
+    assert_lost_worker_line(survivor, lost=victim)
+    done_before = json.load(open(os.path.join(workdir, "progress.json"), encoding="utf-8"))["epochs_done"]
+    if check_killed is not None:
+        check_killed(workdir)
+    results = finish(start_workers(command, directory, ports=processes[0].ports))  # the same command
+    assert_both_finished(results)
+    return done_before, results
+
+
 def test_compress_worker_killed_then_relaunched_resumes(compress_teacher, tmp_path):
     workdir = str(tmp_path / "run")
     command = _compress(compress_teacher, workdir, "--strategy=multiworker", "--config.epochs=3")
-    processes = start_workers(command, str(tmp_path))
-    survivor = kill_one_at_first_checkpoint(processes, workdir, victim=1)
-    assert_lost_worker_line(survivor, lost=1)
-    done_before = json.load(open(os.path.join(workdir, "progress.json"), encoding="utf-8"))["epochs_done"]
-    assert not os.path.exists(os.path.join(workdir, "metrics.json"))
-
-    results = finish(start_workers(command, str(tmp_path), ports=processes[0].ports))  # the same command
-    assert_both_finished(results)
+    done_before, results = kill_and_relaunch(command, workdir, str(tmp_path), victim=1, check_killed=_no_metrics)
     assert "Resuming gdfq from the checkpoint after epoch" in results[0][1]
     with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as handle:
         (resumed_at,) = json.load(handle)["resumed_at_epochs"]
@@ -215,13 +229,7 @@ def test_search_on_two_workers_matches_one_process(search_teacher, tmp_path):
 def test_search_chief_killed_then_relaunched_resumes(search_teacher, tmp_path):
     workdir = str(tmp_path / "run")
     command = _search(search_teacher, workdir, "--strategy=multiworker", "--config.search.epochs=3")
-    processes = start_workers(command, str(tmp_path))
-    survivor = kill_one_at_first_checkpoint(processes, workdir, victim=0)
-    assert_lost_worker_line(survivor, lost=0)
-    done_before = json.load(open(os.path.join(workdir, "progress.json"), encoding="utf-8"))["epochs_done"]
-
-    results = finish(start_workers(command, str(tmp_path), ports=processes[0].ports))
-    assert_both_finished(results)
+    done_before, results = kill_and_relaunch(command, workdir, str(tmp_path), victim=0)
     resumed_at = int(results[0][1].split("Resuming the search from epoch ")[1].split()[0])
     assert 1 <= resumed_at and done_before - resumed_at <= 1, (done_before, resumed_at)
     with open(os.path.join(workdir, "alpha_history.json"), encoding="utf-8") as handle:
