@@ -123,18 +123,10 @@ def compress(
     config = _config(COMPRESS_CONFIG, budget, config, overrides)
     teacher = require_logits(_teacher(model, input_range, input_mean, input_std))
     workdir = workdir or tempfile.mkdtemp(prefix="autorecon_tf_compress_")
+    strategy = tf.distribute.get_strategy()
+    bits = (weight_bits, activation_bits)
     metrics = run_compression(
-        generator,
-        config,
-        teacher,
-        weight_bits,
-        activation_bits,
-        seed,
-        workdir,
-        tf.distribute.get_strategy(),
-        genotype,
-        log=log,
-        eval_data=eval_data,
+        generator, config, teacher, *bits, seed, workdir, strategy, genotype, log=log, eval_data=eval_data
     )
     metrics = {**metrics, "workdir": os.path.abspath(workdir)}
     return load_keras_model(os.path.join(workdir, STUDENT_FILE), what="student"), metrics

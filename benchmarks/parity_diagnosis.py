@@ -35,7 +35,7 @@ from autorecon_tf.export.parity import keras_logits  # noqa: E402
 from autorecon_tf.export.report import evaluation_set  # noqa: E402
 from autorecon_tf.export.runtime import make_interpreter, run_tflite  # noqa: E402
 from autorecon_tf.quantization import student_bits  # noqa: E402
-from autorecon_tf.quantization.boundaries import input_quantizer_range  # noqa: E402
+from autorecon_tf.quantization.student import input_quantizer_range  # noqa: E402
 from autorecon_tf.teachers.loader import load_keras_model, load_teacher  # noqa: E402
 from benchmarks.report import record  # noqa: E402
 

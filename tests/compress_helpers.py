@@ -7,20 +7,15 @@ from autorecon_tf.cli import load_config
 from autorecon_tf.data.datasets import load_dataset
 from autorecon_tf.data.pipeline import fit_preprocessing
 
-from helpers import TinyTool
+from helpers import TINY_BUDGET, TinyTool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "compress_resnet20_fmnist.py")
 
 # A budget of seconds for the tiny teacher: 2 warm-up + 2 joint steps of 8 images.
 TINY_OVERRIDES = {
-    "batch_size": 8,
-    "steps_per_epoch": 2,
+    **TINY_BUDGET,
     "warmup_epochs": 1,
-    "epochs": 2,
-    "eval_batch_size": 360,
-    "generator.latent_dim": 8,
-    "generator.channel_scale": 0.125,
     "zeroq.num_images": 16,
     "zeroq.steps": 2,
 }

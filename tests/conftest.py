@@ -36,6 +36,14 @@ def make_tiny_teacher(input_shape=(8, 8, 1), num_classes=4, seed=0):
     return model
 
 
+@pytest.fixture(scope="session")
+def tiny_teacher_file(tmp_path_factory):
+    """The tiny teacher saved as ``teacher.keras`` with a record saying that it takes normalised inputs."""
+    from helpers import save_normalised_teacher
+
+    return save_normalised_teacher(make_tiny_teacher(), tmp_path_factory.mktemp("teacher") / "teacher.keras")
+
+
 @pytest.fixture
 def tiny_teacher():
     return make_tiny_teacher()

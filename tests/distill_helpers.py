@@ -2,21 +2,16 @@
 
 import os
 
-from helpers import REPO, TinyTool
+from helpers import REPO, TINY_BUDGET, TinyTool
 
 CONFIG = os.path.join(REPO, "configs", "distill_fmnist.py")
 
 # 2 epochs of 2 iterations (2 student steps + 1 generator step of 8 images) with a tiny student and generators.
 TINY_OVERRIDES = {
-    "batch_size": 8,
-    "steps_per_epoch": 2,
-    "epochs": 2,
+    **TINY_BUDGET,
     "student_steps": 2,
-    "eval_batch_size": 360,
     "student.width": 0.125,
-    "generator.latent_dim": 8,
     "generator.base_channels": 4,
-    "generator.channel_scale": 0.125,
     "export.calibration_images": 16,
 }
 

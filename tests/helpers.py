@@ -60,6 +60,17 @@ def run_tool(name, *args, timeout=600, **env):
     )
 
 
+# The budget both stage-2 tools share on the tiny teacher: 2 epochs of 2 steps of 8 images, a tiny generator.
+TINY_BUDGET = {
+    "batch_size": 8,
+    "steps_per_epoch": 2,
+    "epochs": 2,
+    "eval_batch_size": 360,
+    "generator.latent_dim": 8,
+    "generator.channel_scale": 0.125,
+}
+
+
 class TinyTool:
     """A tool run on a tiny teacher at a config's ``smoke`` preset with tiny ``--config.key=value`` overrides."""
 

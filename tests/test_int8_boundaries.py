@@ -10,9 +10,9 @@ from autorecon_tf.export.graph import build_export_model
 from autorecon_tf.export.parity import keras_logits
 from autorecon_tf.export.runtime import run_tflite
 from autorecon_tf.quantization import activation_quantizers, activation_ranges, build_student
-from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, input_quantizer_range, preprocessing_input_range
+from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, preprocessing_input_range
 from autorecon_tf.quantization.ranges import export_boundaries, measure_ranges, set_deploy_ranges
-from autorecon_tf.quantization.student import effective_weights
+from autorecon_tf.quantization.student import effective_weights, input_quantizer_range
 from autorecon_tf.utils.functional import INPUT
 
 from conftest import calibrate_on_noise

@@ -92,3 +92,73 @@ def test_modules_and_functions_stay_short(module, path):
                     f"{module}.{node.name} has {length} lines: split it, or say in its docstring why it is "
                     f"{LONG_FUNCTION_MARKER!r}"
                 )
+
+
+def files_entered(function, *args, **kwargs):
+    """``{file: visits}``: how often a call of ``function`` enters each autorecon_tf file, as a reader follows it.
+
+    The calls our code makes itself from ``function`` down (Keras calling our layers is not followed; a
+    ``with`` on our context manager is), each function at its first call only, comprehensions not counted.
+    A visit is a run of consecutive first calls in one file: coming back to a file is a second visit.
+    """
+    import sys
+
+    root = str(PACKAGE)
+
+    def ours(code):
+        return code.co_filename.startswith(root)
+
+    def followed(frame):
+        back = frame.f_back
+        while back is not None and back.f_code is not function.__code__:
+            if not (ours(back.f_code) or back.f_code.co_filename.endswith("contextlib.py")):
+                return False
+            back = back.f_back
+        return back is not None or frame.f_code is function.__code__
+
+    seen, visits = set(), []
+
+    def profile(frame, event, _):
+        code = frame.f_code
+        if event != "call" or not ours(code) or code in seen or code.co_name.startswith("<"):
+            return
+        if followed(frame):
+            seen.add(code)
+            if not visits or visits[-1] != code.co_filename:
+                visits.append(code.co_filename)
+
+    sys.setprofile(profile)
+    try:
+        function(*args, **kwargs)
+    finally:
+        sys.setprofile(None)
+    return {pathlib.Path(path).relative_to(PACKAGE).as_posix(): visits.count(path) for path in visits}
+
+
+def test_the_visit_count_counts_returns_to_a_file():
+    from autorecon_tf.quantization import boundaries
+    from autorecon_tf.utils import functional
+    from conftest import make_tiny_teacher
+
+    def back_and_forth(model):
+        functional.producers(model)  # functional.py (producers, edges, node_inbounds),
+        boundaries.unwrapped(model)  # boundaries.py,
+        functional.producers(model)  # (a second call: not followed again)
+        return functional.rebuild(model)  # functional.py again
+
+    counts = files_entered(back_and_forth, make_tiny_teacher())
+    assert counts == {"utils/functional.py": 2, "quantization/boundaries.py": 1}, counts
+
+
+@pytest.mark.parametrize("int8_boundaries", [False, True], ids=["gdfq_placement", "deployment_faithful"])
+def test_convert_student_enters_each_file_at_most_twice(int8_boundaries):
+    from autorecon_tf.data.calibration import noise_images
+    from autorecon_tf.export.convert import convert_student
+    from autorecon_tf.quantization import build_student
+    from conftest import calibrate_on_noise, make_tiny_teacher
+
+    build = {"int8_boundaries": True, "input_range": (-3.0, 3.0)} if int8_boundaries else {}
+    student = calibrate_on_noise(build_student(make_tiny_teacher(), 4, 4, **build))
+    counts = files_entered(convert_student, student, noise_images((8, 8, 1), 16, seed=2))
+    assert {"export/convert.py", "export/graph.py", "quantization/ranges.py"} <= set(counts), counts
+    assert max(counts.values()) <= 2, counts

@@ -20,7 +20,7 @@ from autorecon_tf.distribute import local_workers, tf_config
 
 from compress_helpers import tool_command, write_tiny_teacher
 from conftest import make_tiny_teacher
-from helpers import PYTHON, REPO, save_normalised_teacher, tool_env
+from helpers import PYTHON, REPO, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -185,13 +185,6 @@ def test_compress_worker_killed_then_relaunched_resumes(compress_teacher, tmp_pa
     assert len(epoch_logs(workdir)) == 3
 
 
-@pytest.fixture(scope="module")
-def search_teacher(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("teacher") / "teacher.keras")
-    save_normalised_teacher(make_tiny_teacher(), path)
-    return path
-
-
 def _search(teacher, workdir, *extra):
     return [
         PYTHON,
@@ -205,9 +198,9 @@ def _search(teacher, workdir, *extra):
 
 
 @pytest.mark.timeout(1800)  # two runs in a row: 15 min for search on a loaded 2-core machine
-def test_search_on_two_workers_matches_one_process(search_teacher, tmp_path):
+def test_search_on_two_workers_matches_one_process(tiny_teacher_file, tmp_path):
     workdir = str(tmp_path / "run")
-    command = _search(search_teacher, workdir, "--strategy=multiworker", "--config.search.epochs=2")
+    command = _search(tiny_teacher_file, workdir, "--strategy=multiworker", "--config.search.epochs=2")
     results = finish(start_workers(command, str(tmp_path)))
     assert_both_finished(results)
     assert_only_the_chief_wrote(str(tmp_path), results)
@@ -216,7 +209,7 @@ def test_search_on_two_workers_matches_one_process(search_teacher, tmp_path):
 
     reference = str(tmp_path / "one_process")
     run_one_process(
-        _search(search_teacher, reference, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=2")
+        _search(tiny_teacher_file, reference, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=2")
     )
     assert_same_curve(epoch_logs(workdir), epoch_logs(reference), ("reconstruction", "ce", "bns"))
     with (
@@ -226,9 +219,9 @@ def test_search_on_two_workers_matches_one_process(search_teacher, tmp_path):
         assert json.load(a)["edges"] == json.load(b)["edges"]
 
 
-def test_search_chief_killed_then_relaunched_resumes(search_teacher, tmp_path):
+def test_search_chief_killed_then_relaunched_resumes(tiny_teacher_file, tmp_path):
     workdir = str(tmp_path / "run")
-    command = _search(search_teacher, workdir, "--strategy=multiworker", "--config.search.epochs=3")
+    command = _search(tiny_teacher_file, workdir, "--strategy=multiworker", "--config.search.epochs=3")
     done_before, results = kill_and_relaunch(command, workdir, str(tmp_path), victim=0)
     resumed_at = int(results[0][1].split("Resuming the search from epoch ")[1].split()[0])
     assert 1 <= resumed_at and done_before - resumed_at <= 1, (done_before, resumed_at)

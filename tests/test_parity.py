@@ -4,16 +4,12 @@ import pytest
 
 from autorecon_tf.export.parity import parity_verdict, verdict_line
 
+_FIELDS = ("keras_vs_builtin", "keras_vs_xnnpack", "builtin_vs_xnnpack", "keras_top1", "builtin_top1", "xnnpack_top1")
 
-def _parity(keras_vs_builtin, keras_vs_xnnpack, builtin_vs_xnnpack, keras_top1, builtin_top1, xnnpack_top1):
-    return dict(
-        keras_vs_builtin=keras_vs_builtin,
-        keras_vs_xnnpack=keras_vs_xnnpack,
-        builtin_vs_xnnpack=builtin_vs_xnnpack,
-        keras_top1=keras_top1,
-        builtin_top1=builtin_top1,
-        xnnpack_top1=xnnpack_top1,
-    )
+
+def _parity(*values):
+    """The parity figures the verdict reads, in the order of ``_FIELDS``."""
+    return dict(zip(_FIELDS, values, strict=True))
 
 
 def test_met_with_the_margins_of_each_criterion():

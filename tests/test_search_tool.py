@@ -16,13 +16,6 @@ from helpers import PYTHON, REPO, assert_user_error, kill_at_first_checkpoint, r
 CONFIG = os.path.join(REPO, "configs", "search_tiny.py")
 
 
-@pytest.fixture(scope="module")
-def teacher_path(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("teacher") / "teacher.keras")
-    save_normalised_teacher(make_tiny_teacher(), path)
-    return path
-
-
 def _search_args(teacher, workdir, *extra):
     return (f"--config={CONFIG}", f"--teacher={teacher}", f"--workdir={workdir}", *extra)
 
@@ -60,9 +53,9 @@ def _check_artifacts(workdir, epochs):
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_path):
+def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(tiny_teacher_file, tmp_path):
     workdir = str(tmp_path / "run")
-    args = _search_args(teacher_path, workdir, "--config.search.epochs=3")
+    args = _search_args(tiny_teacher_file, workdir, "--config.search.epochs=3")
     status = kill_at_first_checkpoint([PYTHON, os.path.join(REPO, "tools", "search.py"), *args], workdir)
     assert status == -signal.SIGKILL, "the search ended before its first checkpoint: nothing was killed"
     assert not os.path.exists(os.path.join(workdir, "genotype.json"))
@@ -76,12 +69,12 @@ def test_sigkill_then_rerun_resumes_and_writes_the_artifacts(teacher_path, tmp_p
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_on_two_cpu_devices(teacher_path, tmp_path):
+def test_mirrored_strategy_on_two_cpu_devices(tiny_teacher_file, tmp_path):
     workdir = str(tmp_path / "run")
     # 1 warm-up epoch + 1 search epoch: both phases run on 2 replicas
     result = run_tool(
         "search",
-        *_search_args(teacher_path, workdir, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=2"),
+        *_search_args(tiny_teacher_file, workdir, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=2"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 replica(s)" in result.stdout
@@ -89,7 +82,7 @@ def test_mirrored_strategy_on_two_cpu_devices(teacher_path, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_search_workdir_cannot_resume_with_another_config_or_teacher(teacher_path, tmp_path):
+def test_a_search_workdir_cannot_resume_with_another_config_or_teacher(tiny_teacher_file, tmp_path):
     from autorecon_tf.cli import load_config
     from autorecon_tf.errors import UserError
     from autorecon_tf.pipelines.search import run_search
@@ -100,12 +93,12 @@ def test_a_search_workdir_cannot_resume_with_another_config_or_teacher(teacher_p
         return config
 
     workdir = str(tmp_path / "run")
-    run_search(config(), workdir, teacher_path)
+    run_search(config(), workdir, tiny_teacher_file)
     with open(os.path.join(workdir, "run.json"), encoding="utf-8") as handle:
-        assert json.load(handle)["teacher"] == os.path.abspath(teacher_path)
+        assert json.load(handle)["teacher"] == os.path.abspath(tiny_teacher_file)
     # (The same settings resume: test_sigkill_then_rerun_resumes_and_writes_the_artifacts.)
     with pytest.raises(UserError, match=r"other settings \(config\)") as error:
-        run_search(config(epochs=2), workdir, teacher_path)
+        run_search(config(epochs=2), workdir, tiny_teacher_file)
     assert "\n" not in str(error.value)
     other = str(tmp_path / "other.keras")
     save_normalised_teacher(make_tiny_teacher(seed=1), other)

@@ -49,7 +49,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 
 from autorecon_tf.compat import keras
 from autorecon_tf.quantization.scheme import is_plain_relu
-from autorecon_tf.utils.functional import node_inbounds
+from autorecon_tf.utils.functional import edges
 
 # Name of the input fake-quant of a deployment-faithful student.
 INPUT_QUANTIZER = "input_int8"
@@ -85,21 +85,7 @@ def _fusing(model, name, quantized):
     return name in quantized and is_plain_relu(unwrapped(model.get_layer(name)))
 
 
-def consumers(config):
-    """``{layer name: [names of the layers that take its output]}`` from a functional config."""
-    found = {}
-    for entry in config["layers"]:
-        for node in entry["inbound_nodes"]:
-            for inbound in node_inbounds(node):
-                found.setdefault(inbound[0], []).append(entry["name"])
-    return found
-
-
-def _inbound_names(entry):
-    return [inbound[0] for node in entry["inbound_nodes"] for inbound in node_inbounds(node)]
-
-
-def float_boundaries(model, quantized, weight_layers, include_pooling=True):
+def float_boundaries(model, quantized, weight_layers, include_pooling=True, graph=None):
     """Names of the layers of ``model`` whose float output becomes an int8 tensor in the .tflite.
 
     Args:
@@ -107,18 +93,16 @@ def float_boundaries(model, quantized, weight_layers, include_pooling=True):
       quantized: names of the layers whose output is already fake-quantized.
       weight_layers: names of the Conv/Dense layers (their BatchNorm may fold into them).
       include_pooling: also list pooling layers (export ranges them itself).
+      graph: ``model``'s :class:`~autorecon_tf.utils.functional.Edges`, when the caller has read them.
     """
-    config = model.get_config()
-    users_of = consumers(config)
-    outputs = {entry[0] for entry in config["output_layers"]}
+    graph = graph or edges(model)
     quantized = set(quantized)
     found = []
-    for entry in config["layers"]:
-        name = entry["name"]
-        users = users_of.get(name, [])
+    for name in graph.order:
+        users = graph.consumers.get(name, [])
         layer = model.get_layer(name)
         inner = unwrapped(layer)
-        sources = _inbound_names(entry)
+        sources = graph.producers.get(name, [])
         if isinstance(inner, PASS_THROUGH) and sources and all(source in quantized for source in sources):
             quantized.add(name)  # keeps the quantized input's grid; a range of its own would override it
         if name in quantized or isinstance(layer, (keras.layers.InputLayer, QuantizeLayer)):
@@ -128,7 +112,7 @@ def float_boundaries(model, quantized, weight_layers, include_pooling=True):
         if isinstance(inner, keras.layers.Concatenate) and any(source in quantized for source in sources):
             continue  # LiteRT's CONCATENATION takes the scale of its quantized inputs (converter's choice)
         fuses = not isinstance(inner, keras.layers.Concatenate)  # CONCATENATION has no fused activation
-        if fuses and name not in outputs and users and all(_fusing(model, user, quantized) for user in users):
+        if fuses and name not in graph.outputs and users and all(_fusing(model, user, quantized) for user in users):
             continue  # fused into the producer with the ReLU's a-bit range
         if (
             name in weight_layers
@@ -147,15 +131,6 @@ def input_quantize_layer(value_range, name=INPUT_QUANTIZER):
         num_bits=8, init_min=low, init_max=high, narrow_range=False
     )
     return QuantizeLayer(quantizer, name=name)
-
-
-def input_quantizer_range(model):
-    """``(min, max)`` of the input fake-quant of a deployment-faithful student, else None."""
-    for layer in model.layers:
-        if isinstance(layer, QuantizeLayer) and layer.name == INPUT_QUANTIZER:
-            config = layer.quantizer.get_config()
-            return float(config["init_min"]), float(config["init_max"])
-    return None
 
 
 def preprocessing_input_range(preprocessing):

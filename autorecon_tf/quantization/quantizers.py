@@ -64,6 +64,15 @@ def nudged_grid(minimum, maximum, num_bits):
     return step, zero_point
 
 
+def activation_grid(minimum, maximum, num_bits):
+    """``(low, step)`` in float64 of the ``num_bits`` grid that :func:`quantize_activation` puts on [minimum, maximum].
+
+    float64: the grid as exact as the ranges computed from it (the range variables are float32).
+    """
+    step, zero_point = nudged_grid(tf.cast(minimum, tf.float64), tf.cast(maximum, tf.float64), num_bits)
+    return float(-zero_point * step), float(step)
+
+
 def quantize_activation(inputs, minimum, maximum, num_bits):
     """Per-tensor a-bit asymmetric fake-quant, expressed as clamp + 8-bit fake-quant."""
     step, zero_point = nudged_grid(minimum, maximum, num_bits)

@@ -33,16 +33,11 @@ import collections
 
 import numpy as np
 
-from autorecon_tf.compat import keras, tf
+from autorecon_tf.compat import keras
 from autorecon_tf.quantization import boundaries
-from autorecon_tf.quantization.quantizers import INT8_LEVELS, nudged_grid
-from autorecon_tf.quantization.student import (
-    activation_quantizers,
-    effective_weights_of,
-    quantize_wrappers,
-    static_ranges,
-)
-from autorecon_tf.utils.functional import INPUT, producers, rebuild
+from autorecon_tf.quantization.quantizers import INT8_LEVELS
+from autorecon_tf.quantization.student import output_extremes, student_facts
+from autorecon_tf.utils.functional import INPUT
 
 BN_RANGE_SIGMAS = 4.0
 # The logits' int8 range: the measured logit range times this margin, never
@@ -86,10 +81,13 @@ def is_logits_layer(layer):
     return isinstance(inner, keras.layers.Dense) and inner.activation is keras.activations.linear
 
 
-def logit_bound(layer, source):
-    """The interval bound of a linear Dense layer's output over inputs in ``source`` (a wrapper: its b-bit kernel)."""
+def logit_bound(layer, source, kernels):
+    """The interval bound of a linear Dense layer's output over inputs in ``source``.
+
+    ``kernels``: ``StudentFacts.kernels``, the b-bit kernel of a wrapped layer (a float one: its own).
+    """
     inner = boundaries.unwrapped(layer)
-    kernel = layer.weights[0].numpy() if layer is inner else effective_weights_of(layer)
+    kernel = kernels[layer.name] if layer is not inner else layer.weights[0].numpy()
     bias = inner.bias.numpy() if inner.use_bias else 0.0
     return dense_output_bound(kernel, bias, source)
 
@@ -119,15 +117,6 @@ def source_range(model, name, ranges, inputs_of, fused_activations=True):
     return None
 
 
-def quantized_layer(quantizer_name):
-    """The layer name of an :func:`activation_quantizers` entry: ``"<layer>"`` or ``"<layer>/activation"``.
-
-    keras.applications layer names hold "/" themselves (``expanded_conv/squeeze_excite/Relu``).
-    """
-    suffix = "/activation"
-    return quantizer_name[: -len(suffix)] if quantizer_name.endswith(suffix) else quantizer_name
-
-
 def _quantizer_ranges(quantizers):
     return {name: (float(v["min"].numpy()), float(v["max"].numpy())) for name, _, v in quantizers}
 
@@ -138,19 +127,22 @@ def export_boundaries(student):
     Empty for a student built with ``int8_boundaries`` except for pooling layers;
     students built without (GDFQ's placement) get them measured by :func:`measure_ranges`.
     """
-    quantized = {quantized_layer(name) for name, _, _ in activation_quantizers(student)}
-    weight_layers = {wrapper.name for wrapper in quantize_wrappers(student) if wrapper._weight_vars}
-    return boundaries.float_boundaries(student, quantized, weight_layers)
+    facts = student_facts(student)
+    return boundaries.float_boundaries(student, facts.quantized_layers, facts.weight_layers, graph=facts.graph)
 
 
 def export_ranges(student, images, input_range=None, logit_margin=LOGIT_MARGIN):
     """Everything export needs from ``student``: ``{name: (min, max)}`` for ``export/graph.py``.
 
-    The ranges of :func:`export_boundaries` (and of the input) on ``images``;
-    see :func:`measure_ranges`.
+    The ranges of :func:`export_boundaries` (and of the input) on ``images``, as
+    :func:`measure_ranges` gives them. It reads the student first, all at once (its
+    ``StudentFacts``, the boundaries, their extremes on ``images``), then applies
+    the rules to what it read. A UserError for a model that is not a student.
     """
-    names = export_boundaries(student)
-    return measure_ranges(student, names, images, input_range=input_range, logit_margin=logit_margin)
+    facts = student_facts(student)
+    names = boundaries.float_boundaries(student, facts.quantized_layers, facts.weight_layers, graph=facts.graph)
+    extremes = output_extremes(student, names, images)
+    return _ranges(student, names, extremes, facts, input_range, logit_margin)
 
 
 def measure_ranges(student, names, images, batch_size=64, input_range=None, logit_margin=LOGIT_MARGIN):
@@ -163,33 +155,24 @@ def measure_ranges(student, names, images, batch_size=64, input_range=None, logi
     range that is too narrow clips every real image before the first conv.
     ``logit_margin``: see ``_bound_pool_and_dense``.
     """
-    ranges = _measured(student, names, images, batch_size, input_range)
-    quantizers = activation_quantizers(student)
-    inputs_of = producers(student)
-    _shared_concat_ranges(student, ranges, inputs_of)
-    _fine_pool_ranges(student, ranges, quantizers, inputs_of)
-    _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin)
-    return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
+    facts = student_facts(student)
+    extremes = output_extremes(student, names, images, batch_size)
+    return _ranges(student, names, extremes, facts, input_range, logit_margin)
 
 
-def _measured(student, names, images, batch_size, input_range):
-    """Min/max over ``images`` of the input and of ``names`` (BN outputs widened by ``with_bn_range``)."""
-    model, tensors = rebuild(student)
-    image = model.inputs[0]
-    probe = keras.Model(image, [image] + [tensors[name] for name in names])
-    low = np.full(len(names) + 1, np.inf)
-    high = np.full(len(names) + 1, -np.inf)
-    with static_ranges(student):
-        for start in range(0, len(images), batch_size):
-            values = probe(images[start : start + batch_size], training=False)
-            low = np.minimum(low, [float(tf.reduce_min(v)) for v in values])
-            high = np.maximum(high, [float(tf.reduce_max(v)) for v in values])
+def _ranges(student, names, extremes, facts, input_range, logit_margin):
+    """The rules applied to the measured ``extremes`` (``output_extremes``: the input's, then each of ``names``')."""
+    low, high = extremes
     ranges = {}
-    if boundaries.input_quantizer_range(student) is None:  # a deployment-faithful student has its own
+    if facts.input_range is None:  # a deployment-faithful student has its own
         ranges[INPUT] = (low[0], high[0]) if input_range is None else tuple(float(v) for v in input_range)
     for index, name in enumerate(names, start=1):
         ranges[name] = with_bn_range(student.get_layer(name), (low[index], high[index]))
-    return ranges
+    inputs_of = facts.graph.producers
+    _shared_concat_ranges(student, ranges, inputs_of)
+    _fine_pool_ranges(student, ranges, facts.grids, inputs_of)
+    _bound_pool_and_dense(student, ranges, facts, logit_margin)
+    return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
 
 
 def _shared_concat_ranges(student, ranges, inputs_of):
@@ -218,18 +201,7 @@ def _shared_concat_ranges(student, ranges, inputs_of):
             ranges[name] = union
 
 
-def _activation_grid(quantizers, name):
-    """``(low, step, num_bits)`` of the a-bit grid of the activation quantizer of layer ``name`` (or None)."""
-    for quantized_name, quantizer, variables in quantizers:
-        if quantized_layer(quantized_name) == name:
-            # float64: the grid as exact as the ranges it extends (the variables are float32).
-            minimum, maximum = (tf.cast(variables[key], tf.float64) for key in ("min", "max"))
-            step, zero_point = nudged_grid(minimum, maximum, quantizer.num_bits)
-            return float(-zero_point * step), float(step), quantizer.num_bits
-    return None
-
-
-def _fine_pool_ranges(student, ranges, quantizers, inputs_of):
+def _fine_pool_ranges(student, ranges, grids, inputs_of):
     """Gives a pooling layer fed by an a-bit activation an exact int8 grid, input and output.
 
     The a-bit activation is an int8 tensor with scale ``step`` (its 2^a levels are
@@ -247,7 +219,7 @@ def _fine_pool_ranges(student, ranges, quantizers, inputs_of):
         layer = student.get_layer(name)
         if not isinstance(boundaries.unwrapped(layer), boundaries.POOLING) or len(inputs_of[name]) != 1:
             continue
-        grid = _activation_grid(quantizers, inputs_of[name][0])
+        grid = grids.get(inputs_of[name][0])  # (low, step, bits) of the input's activation quantizer
         if grid is None or grid[2] >= 8:
             continue
         low, step, bits = grid
@@ -257,7 +229,7 @@ def _fine_pool_ranges(student, ranges, quantizers, inputs_of):
         ranges[name] = fine_range
 
 
-def _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin=LOGIT_MARGIN):
+def _bound_pool_and_dense(student, ranges, facts, logit_margin=LOGIT_MARGIN):
     """Replaces measured ranges by guaranteed bounds where the inputs' ranges give one.
 
     A pooling output lies inside its input's range: data-free and never clips.
@@ -273,7 +245,8 @@ def _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin=L
     [-17.7, 21.9] from noise images, 99.63% agreement (BENCHMARKS.md, issue 6).
     ``logit_margin=None`` keeps the interval bound.
     """
-    known = collections.ChainMap(ranges, _quantizer_ranges(quantizers))  # export ranges first, as they change
+    inputs_of = facts.graph.producers
+    known = collections.ChainMap(ranges, _quantizer_ranges(facts.quantizers))  # export ranges first, as they change
     for name in [n for n in ranges if n in inputs_of]:
         if POOL_INPUT + name in ranges:
             continue  # already on the fine grid of its a-bit input
@@ -285,7 +258,8 @@ def _bound_pool_and_dense(student, ranges, quantizers, inputs_of, logit_margin=L
         # Export has read a producer's output quantizer only, never a Conv/Dense's fused ReLU one: kept so.
         source = source_range(student, producer, known, inputs_of, fused_activations=False)
         if source is not None:
-            ranges[name] = source if pooling else margin_range(ranges[name], logit_bound(layer, source), logit_margin)
+            bound = None if pooling else logit_bound(layer, source, facts.kernels)
+            ranges[name] = source if pooling else margin_range(ranges[name], bound, logit_margin)
 
 
 def set_deploy_ranges(student, logit_margin=LOGIT_MARGIN, calibration_images=None):
@@ -304,13 +278,12 @@ def set_deploy_ranges(student, logit_margin=LOGIT_MARGIN, calibration_images=Non
     Returns:
       ``{name: (min, max)}``: the new boundary ranges.
     """
-    inputs_of = producers(student)
-    outputs = {entry[0] for entry in student.get_config()["output_layers"]}
+    facts = student_facts(student)
+    inputs_of = facts.graph.producers
     ranges = {}
-    input_range = boundaries.input_quantizer_range(student)
-    if input_range is not None:
-        ranges[boundaries.INPUT_QUANTIZER] = input_range
-    quantizers = activation_quantizers(student)
+    if facts.input_range is not None:
+        ranges[boundaries.INPUT_QUANTIZER] = facts.input_range
+    quantizers = facts.quantizers
     ranges.update(_quantizer_ranges(quantizers))
     changed = {}
     for name, quantizer, variables in quantizers:
@@ -327,9 +300,9 @@ def set_deploy_ranges(student, logit_margin=LOGIT_MARGIN, calibration_images=Non
             (producer,) = inputs_of[name]
             source = source_range(student, producer, ranges, inputs_of)
             if source is not None:
-                bound = logit_bound(wrapper, source)
-                if calibration_images is not None and name in outputs:
-                    measured = _unclipped_range(student, variables, bound, calibration_images)
+                bound = logit_bound(wrapper, source, facts.kernels)
+                if calibration_images is not None and name in facts.graph.outputs:
+                    measured = _unclipped_range(student, name, variables, bound, calibration_images)
                     low, high = min(low, measured[0]), max(high, measured[1])
                 low, high = margin_range((low, high), bound, logit_margin)
         low, high = min(low, 0.0), max(high, 0.0)
@@ -339,8 +312,8 @@ def set_deploy_ranges(student, logit_margin=LOGIT_MARGIN, calibration_images=Non
     return changed
 
 
-def _unclipped_range(student, variables, bound, images, batch_size=64):
-    """Range of the output that ``variables`` quantizes, on ``images``, with that quantizer opened to ``bound``.
+def _unclipped_range(student, name, variables, bound, images):
+    """Range of the output ``name`` that ``variables`` quantizes, on ``images``, with that quantizer opened to ``bound``.
 
     The input quantizer is bypassed, as export measures its ranges: N(0, 1) noise
     clipped to the input range gave a W6A6 ResNet-20 student logits in [-5.8, 6.5],
@@ -348,10 +321,5 @@ def _unclipped_range(student, variables, bound, images, batch_size=64):
     """
     variables["min"].assign(bound[0])
     variables["max"].assign(bound[1])
-    probe, _ = rebuild(student, bypass={boundaries.INPUT_QUANTIZER})
-    low, high = float("inf"), float("-inf")
-    with static_ranges(student):
-        for start in range(0, len(images), batch_size):
-            values = probe(images[start : start + batch_size], training=False)
-            low, high = min(low, float(tf.reduce_min(values))), max(high, float(tf.reduce_max(values)))
-    return low, high
+    low, high = output_extremes(student, [name], images, bypass={boundaries.INPUT_QUANTIZER})
+    return float(low[1]), float(high[1])

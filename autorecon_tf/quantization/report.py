@@ -196,18 +196,15 @@ def layer_row(layer, table=None):
         return LayerRow(layer.name, type(layer).__name__, None, "", bits, _INPUT_BOUNDARY, output_boundary=True)
     inner = unwrapped(layer)
     weight_bits, weight_note, parameters, quantized = _weights(layer, inner, table)
-    output_bits, output_note, output_boundary = _output(layer, inner, table)
     row = scheme.table_row(inner, table)
     return LayerRow(
-        name=inner.name,
-        type=_type(inner),
-        weight_bits=weight_bits,
-        weight_note=weight_note,
-        output_bits=output_bits,
-        output_note=output_note,
-        output_boundary=output_boundary,
-        parameters=parameters,
-        quantized_parameters=quantized,
+        inner.name,
+        _type(inner),
+        weight_bits,
+        weight_note,
+        *_output(layer, inner, table),  # output_bits, output_note, output_boundary
+        parameters,
+        quantized,
         weight_layer=bool(row and row.weights),
         activation=row is not None and scheme.is_activation(inner, table),
     )

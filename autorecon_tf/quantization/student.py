@@ -13,17 +13,19 @@ export: trace without the range-update ops).
 """
 
 import contextlib
+import dataclasses
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
 from autorecon_tf.compat import TFOpLambda, keras
 from autorecon_tf.errors import UserError
-from autorecon_tf.quantization.boundaries import float_boundaries, input_quantize_layer
+from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, float_boundaries, input_quantize_layer
 from autorecon_tf.quantization.configs import LayerQuantizeConfig
-from autorecon_tf.quantization.quantizers import ActivationQuantizer
+from autorecon_tf.quantization.quantizers import ActivationQuantizer, activation_grid
 from autorecon_tf.quantization.scheme import get_scheme, splits_activation
-from autorecon_tf.utils.functional import INPUT, rebuild
+from autorecon_tf.utils.functional import INPUT, edges, rebuild
 
 MIN_BITS, MAX_BITS = 2, 8
 
@@ -196,6 +198,15 @@ def activation_quantizers(model):
     return [entry for entry in found if isinstance(entry[1], ActivationQuantizer)]
 
 
+def quantized_layer(quantizer_name):
+    """The layer name of an :func:`activation_quantizers` entry: ``"<layer>"`` or ``"<layer>/activation"``.
+
+    keras.applications layer names hold "/" themselves (``expanded_conv/squeeze_excite/Relu``).
+    """
+    suffix = "/activation"
+    return quantizer_name[: -len(suffix)] if quantizer_name.endswith(suffix) else quantizer_name
+
+
 def lowbit_activation_quantizers(model):
     """Like :func:`activation_quantizers`, without the 8-bit int8-boundary quantizers."""
     return [entry for entry in activation_quantizers(model) if not entry[1].boundary]
@@ -249,6 +260,83 @@ def static_ranges(student):
     finally:
         for quantizer in quantizers:
             quantizer.static_ranges = False
+
+
+def input_quantizer_range(model):
+    """``(min, max)`` of the input fake-quant of a deployment-faithful student, else None."""
+    for layer in model.layers:
+        if isinstance(layer, QuantizeLayer) and layer.name == INPUT_QUANTIZER:
+            config = layer.quantizer.get_config()
+            return float(config["init_min"]), float(config["init_max"])
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentFacts:
+    """One read of what a student holds: what the range rules (``ranges.py``) and export work from.
+
+    Attributes:
+      quantizers: :func:`activation_quantizers`' ``(name, quantizer, variables)`` entries.
+      quantized_layers: names of the layers whose output (or fused activation) is fake-quantized.
+      weight_layers: names of the wrappers with quantized weights.
+      kernels: ``{wrapper name: fake-quantized kernel}`` of the wrapped Dense layers (the logits' bound).
+      grids: ``{layer name: (low, step, num_bits)}`` of the grid of each layer's activation quantizer.
+      input_range: :func:`input_quantizer_range`.
+      graph: the student's :class:`~autorecon_tf.utils.functional.Edges`.
+    """
+
+    quantizers: tuple
+    quantized_layers: frozenset
+    weight_layers: frozenset
+    kernels: dict
+    grids: dict
+    input_range: tuple
+    graph: object
+
+
+def student_facts(student):
+    """The :class:`StudentFacts` of ``student`` (a UserError for a model without this project's quantizers)."""
+    if not is_quantized_student(student):
+        raise UserError(f"model {student.name!r} has no autorecon_tf quantizers: give a student from tools/compress.py")
+    quantizers = tuple(activation_quantizers(student))
+    wrappers = quantize_wrappers(student)
+    quantized_layers = frozenset(quantized_layer(name) for name, _, _ in quantizers)
+    input_range = input_quantizer_range(student)
+    kernels = {
+        wrapper.name: effective_weights_of(wrapper)
+        for wrapper in wrappers
+        if isinstance(wrapper.layer, keras.layers.Dense) and len(wrapper._weight_vars) == 1
+    }
+    grids = {}
+    for name, quantizer, variables in quantizers:
+        low, step = activation_grid(variables["min"], variables["max"], quantizer.num_bits)
+        grids.setdefault(quantized_layer(name), (low, step, quantizer.num_bits))
+    return StudentFacts(
+        quantizers=quantizers,
+        quantized_layers=quantized_layers,
+        weight_layers=frozenset(wrapper.name for wrapper in wrappers if wrapper._weight_vars),
+        kernels=kernels,
+        grids=grids,
+        input_range=input_range,
+        graph=edges(student),
+    )
+
+
+def output_extremes(student, names, images, batch_size=64, bypass=()):
+    """``(low, high)`` arrays: min and max over ``images`` of the student's input and of each layer in ``names``.
+
+    Measured with the ranges frozen (:func:`static_ranges`); ``bypass``: layers not called (``functional.rebuild``).
+    """
+    low = np.full(len(names) + 1, np.inf)
+    high = np.full(len(names) + 1, -np.inf)
+    with static_ranges(student):
+        model, tensors = rebuild(student, bypass=bypass)
+        probe = keras.Model(model.inputs[0], [model.inputs[0]] + [tensors[name] for name in names])
+        for start in range(0, len(images), batch_size):
+            values = probe(images[start : start + batch_size], training=False)
+            low = np.minimum(low, [float(np.min(value)) for value in values])
+            high = np.maximum(high, [float(np.max(value)) for value in values])
+    return low, high
 
 
 def student_bits(student):

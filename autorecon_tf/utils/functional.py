@@ -7,6 +7,8 @@ and insert new layers after (or before) named layers. The teachers here call
 every layer once, which is all this supports.
 """
 
+import dataclasses
+
 from autorecon_tf.compat import keras
 
 INPUT = "__input__"
@@ -21,13 +23,40 @@ def node_inbounds(node):
     return [node] if isinstance(node[0], str) else node
 
 
+@dataclasses.dataclass(frozen=True)
+class Edges:
+    """The layer graph of a functional model, read from one ``get_config()``.
+
+    Attributes:
+      producers: ``{layer name: [names of the layers whose outputs it takes]}``.
+      consumers: ``{layer name: [names of the layers that take its output]}``.
+      outputs: names of the output layers.
+      order: every layer's name, in the config's (graph) order.
+    """
+
+    producers: dict
+    consumers: dict
+    outputs: frozenset
+    order: tuple
+
+
+def edges(model):
+    """The :class:`Edges` of a functional model."""
+    config = model.get_config()
+    producers_, consumers = {}, {}
+    for entry in config["layers"]:
+        for node in entry["inbound_nodes"][:1]:
+            producers_[entry["name"]] = [inbound[0] for inbound in node_inbounds(node)]
+        for node in entry["inbound_nodes"]:
+            for inbound in node_inbounds(node):
+                consumers.setdefault(inbound[0], []).append(entry["name"])
+    outputs = frozenset(entry[0] for entry in config["output_layers"])
+    return Edges(producers_, consumers, outputs, tuple(entry["name"] for entry in config["layers"]))
+
+
 def producers(model):
     """``{layer name: [names of the layers whose outputs it takes]}`` of a functional model."""
-    return {
-        entry["name"]: [inbound[0] for inbound in node_inbounds(entry["inbound_nodes"][0])]
-        for entry in model.get_config()["layers"]
-        if entry["inbound_nodes"]
-    }
+    return edges(model).producers
 
 
 def rebuild(model, after=None, before=None, name=None, bypass=(), replace=None):
