@@ -7,6 +7,7 @@ the blocks is kept. Benchmarks never assert a time: they measure and record.
 """
 
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -49,10 +50,12 @@ def command():
     return " ".join(shlex.quote(part) for part in [".venv/bin/python", script, *sys.argv[1:]])
 
 
-def record(name, rows, columns, notes="", markdown=BENCHMARKS_MD, results=RESULTS):
+def record(name, rows, columns, notes="", markdown=BENCHMARKS_MD, results=RESULTS, keep_stamp=False):
     """Writes results/<name>.json and the table block ``name`` in BENCHMARKS.md; returns the payload.
 
-    ``markdown`` and ``results`` point elsewhere (a test's or a smoke run's own files).
+    ``markdown`` and ``results`` point elsewhere (a test's or a smoke run's own files). ``keep_stamp``
+    (a re-render of archived records): when the stored record has the same columns, rows and notes, its
+    date, command and machine are kept, so the block says when and where the numbers were measured.
     """
     payload = {
         "name": name,
@@ -63,7 +66,13 @@ def record(name, rows, columns, notes="", markdown=BENCHMARKS_MD, results=RESULT
         "rows": rows,
         "notes": notes,
     }
-    atomic.write_json(os.path.join(results, f"{name}.json"), payload)
+    path = os.path.join(results, f"{name}.json")
+    if keep_stamp and os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        if all(stored.get(key) == json.loads(json.dumps(payload[key])) for key in ("columns", "rows", "notes")):
+            payload.update({key: stored[key] for key in ("date", "command", "machine")})
+    atomic.write_json(path, payload)
     update_markdown(payload, markdown)
     return payload
 

@@ -424,7 +424,7 @@ def main(argv):
     failures = 0 if args.render_only else run_grid(preset, teachers, workdir, searches, archive, shard)
     import reproduce_render
 
-    markdown = reproduce_render.render(preset, workdir)
+    markdown = reproduce_render.render(preset, workdir, keep_stamp=args.render_only)
     print(f"Wrote {markdown} and {os.path.join(workdir, 'plots')} ({time.time() - started:.0f} s)", flush=True)
     if failures:
         print(f"{failures} stage(s) or cell(s) failed: re-run the same command to retry them", flush=True)

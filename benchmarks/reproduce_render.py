@@ -352,7 +352,11 @@ def plot_samples(cells, teacher, path):
 
 
 def make_plots(preset, workdir, cells, stages):
-    """Writes the PNGs under <workdir>/plots/; returns [(title, path)]."""
+    """Writes the PNGs under <workdir>/plots/; returns [(title, path)].
+
+    The samples plot needs the cells' generators, which are not archived: on a checkout without them
+    the published PNG of a finished grid stays linked (its path is the published copy's).
+    """
     directory = os.path.join(workdir, "plots")
     plots = []
     if cells:
@@ -366,14 +370,24 @@ def make_plots(preset, workdir, cells, stages):
             ("alpha entropy", plot_alpha_entropy(workdir, stages, os.path.join(directory, "alpha_entropy.png")))
         )
     for teacher in dict.fromkeys(cell["teacher"] for cell in cells):
+        title, path = f"generated samples, {teacher}", os.path.join(directory, f"samples_{teacher}.png")
         if _sample_cells(cells, teacher):
-            path = os.path.join(directory, f"samples_{teacher}.png")
-            plots.append((f"generated samples, {teacher}", plot_samples(cells, teacher, path)))
+            plots.append((title, plot_samples(cells, teacher, path)))
+        elif preset.publish and os.path.exists(_published(preset, path)):
+            plots.append((title, _published(preset, path)))
     return plots
 
 
-def render(preset, workdir):
-    """Writes the plots and the markdown blocks; returns the markdown file's path."""
+def _published(preset, path):
+    """Where a published preset's plot is copied in the repository."""
+    return os.path.join(report.RESULTS, "plots", f"reproduce_{preset.name}_{os.path.basename(path)}")
+
+
+def render(preset, workdir, keep_stamp=False):
+    """Writes the plots and the markdown blocks; returns the markdown file's path.
+
+    ``keep_stamp``: a re-render (``--render_only``) keeps each unchanged table's date, command and machine.
+    """
     everything, stages = load_cells(preset, workdir), load_stages(workdir)
     cells = [cell for cell in everything if not cell.get("series", "").endswith(REPEAT)]
     plots = make_plots(preset, workdir, cells, stages)
@@ -382,9 +396,10 @@ def render(preset, workdir):
         markdown, results = report.BENCHMARKS_MD, report.RESULTS
         published = []
         for title, path in plots:
-            copy = os.path.join(results, "plots", f"{name}_{os.path.basename(path)}")
-            os.makedirs(os.path.dirname(copy), exist_ok=True)
-            shutil.copyfile(path, copy)
+            copy = _published(preset, path) if os.path.dirname(path) != os.path.join(results, "plots") else path
+            if copy != path:  # else kept from the archive
+                os.makedirs(os.path.dirname(copy), exist_ok=True)
+                shutil.copyfile(path, copy)
             published.append((title, copy))
         plots = published
     else:
@@ -402,7 +417,7 @@ def render(preset, workdir):
     )
     columns = ["teacher", "bits", "method", "top-1 % (mean ± std)", "seeds", "drop (pp)", "target"]
     rows = [dict(row, **{columns[3]: row.pop("top-1 %")}) for row in accuracy_rows(preset, cells)]
-    report.record(name, rows, columns, notes, markdown=markdown, results=results)
+    report.record(name, rows, columns, notes, markdown=markdown, results=results, keep_stamp=keep_stamp)
     comparison = generator_rows(preset, cells)
     if comparison:
         report.record(
@@ -413,13 +428,16 @@ def render(preset, workdir):
             " of the difference; `searched better` pairs the runs by seed.",
             markdown=markdown,
             results=results,
+            keep_stamp=keep_stamp,
         )
     for suffix, rows, text in (
         ("series", series_rows(cells, workdir), "Re-runs beside the earlier records of the same cells (top-1 %)."),
         ("repeat", repeat_rows(everything, workdir), "The same command run twice (issue 24)."),
     ):
         if rows:
-            report.record(f"{name}_{suffix}", rows, list(rows[0]), text, markdown=markdown, results=results)
+            report.record(
+                f"{name}_{suffix}", rows, list(rows[0]), text, markdown=markdown, results=results, keep_stamp=keep_stamp
+            )
     cost_columns = ["stage", "teacher", "runs", "wall time (min)", "generated images", "images/s", "peak RSS (MiB)"]
     cost_notes = (
         "Compression rows: median over the runs (robust to a run that was paused or shared the CPU) of the"
@@ -428,7 +446,13 @@ def render(preset, workdir):
         " included, with images = steps x batch x (T1 + V1). Peak RSS of the tool's process."
     )
     report.record(
-        f"{name}_cost", cost_rows(cells, stages), cost_columns, cost_notes, markdown=markdown, results=results
+        f"{name}_cost",
+        cost_rows(cells, stages),
+        cost_columns,
+        cost_notes,
+        markdown=markdown,
+        results=results,
+        keep_stamp=keep_stamp,
     )
     if len({cell["scale"] for cell in cells}) > 1:
         scale_columns = ["teacher", "bits", "s", "gdfq top-1 %", "searched top-1 %"]
@@ -439,5 +463,6 @@ def render(preset, workdir):
             "Seed 0 (Table 3 analogue).",
             markdown=markdown,
             results=results,
+            keep_stamp=keep_stamp,
         )
     return markdown

@@ -138,6 +138,7 @@ def files_entered(function, *args, **kwargs):
 def test_the_visit_count_counts_returns_to_a_file():
     from autorecon_tf.quantization import boundaries
     from autorecon_tf.utils import functional
+
     from conftest import make_tiny_teacher
 
     def back_and_forth(model):
@@ -155,6 +156,7 @@ def test_convert_student_enters_each_file_at_most_twice(int8_boundaries):
     from autorecon_tf.data.calibration import noise_images
     from autorecon_tf.export.convert import convert_student
     from autorecon_tf.quantization import build_student
+
     from conftest import calibrate_on_noise, make_tiny_teacher
 
     build = {"int8_boundaries": True, "input_range": (-3.0, 3.0)} if int8_boundaries else {}
