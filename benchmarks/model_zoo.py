@@ -30,6 +30,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -327,21 +328,41 @@ def _percent(value):
     return None if value is None else round(100 * value, 2)
 
 
+def _source(workdir, name):
+    """Where a model's records are read: the workdir where this machine trained it, else the archive in git."""
+    directory = os.path.join(workdir, name)
+    return directory if os.path.exists(os.path.join(directory, "train.json")) else os.path.join(ARCHIVE, name)
+
+
+def _machine(cpu):
+    """``"Xeon, family 6 model 167"`` of a record's CPU text (the table mixes machines across sessions)."""
+    brand = next((word for word in ("Xeon", "EPYC") if word in cpu), cpu.split("(")[0].strip())
+    family = re.search(r"family \d+ model \d+", cpu)
+    return f"{brand}, {family.group(0)}" if family else brand
+
+
 def record(workdir, names):
-    """Archives the records in git (benchmarks/results/model_zoo/) and renders the model_zoo table."""
+    """Archives this machine's records in git (benchmarks/results/model_zoo/) and renders the model_zoo table.
+
+    A model that this workdir has not trained is rendered from its archived records, with the machine they
+    were measured on (a new machine need not re-train the whole zoo).
+    """
     from autorecon_tf.utils import atomic
 
     rows = []
     for name in names:
-        directory = os.path.join(workdir, name)
+        directory = _source(workdir, name)
+        archiving = directory != os.path.join(ARCHIVE, name)
         trained = _load(os.path.join(directory, "train.json"))
         if trained is None:
             continue
-        atomic.write_json(os.path.join(ARCHIVE, name, "train.json"), trained)
+        if archiving:
+            atomic.write_json(os.path.join(ARCHIVE, name, "train.json"), trained)
         rows.append(
             {
                 "model": name,
                 "run": "teacher (float)",
+                "machine": _machine(trained["machine"]["cpu"]),
                 "top1 %": _percent(trained["test_top1"]),
                 "params": trained["parameters"],
                 "minutes": round(trained["train_seconds"] / 60, 1),
@@ -353,8 +374,9 @@ def record(workdir, names):
                 continue
             exported = _load(os.path.join(run, "export_report.json")) or {}
             archived = {key: value for key, value in metrics.items() if key not in ("config", "final_train_metrics")}
-            atomic.write_json(os.path.join(ARCHIVE, name, os.path.basename(run), "metrics.json"), archived)
-            if exported:
+            if archiving:
+                atomic.write_json(os.path.join(ARCHIVE, name, os.path.basename(run), "metrics.json"), archived)
+            if exported and archiving:
                 atomic.write_json(os.path.join(ARCHIVE, name, os.path.basename(run), "export_report.json"), exported)
             summary = metrics["quantization"]["summary"]
             parity, sizes, latency = exported.get("parity", {}), exported.get("size_bytes", {}), exported.get("latency")
@@ -362,6 +384,7 @@ def record(workdir, names):
                 {
                     "model": name,
                     "run": f"W{metrics['weight_bits']}A{metrics['activation_bits']} gdfq",
+                    "machine": _machine(metrics["determinism"]["cpu"]),
                     "top1 %": _percent(metrics["student_top1"]),
                     "drop (points)": _percent(metrics["top1_drop"]),
                     "weights quantized": f"{summary['weight_layers_quantized']}/{summary['weight_layers']}",
@@ -382,6 +405,7 @@ def record(workdir, names):
     columns = [
         "model",
         "run",
+        "machine",
         "top1 %",
         "drop (points)",
         "weights quantized",
@@ -402,7 +426,8 @@ def record(workdir, names):
         notes="Teachers trained by benchmarks/model_zoo.py (plain model.fit, no teacher.json); students by "
         "tools/compress.py with --eval_data (GDFQ generator, one seed); records in benchmarks/results/model_zoo/. "
         "TFLite = the default interpreter (XNNPACK where it takes the op); builtin/XNNPACK = LiteRT's two kernel "
-        "paths on the same file and images, the parity yardstick; latency single-thread, batch 1, median.",
+        "paths on the same file and images, the parity yardstick; latency single-thread, batch 1, median. "
+        "Rows come from different machines (`machine`): compare latencies within a row only.",
     )
 
 
