@@ -33,7 +33,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (genotype.json
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher .keras/.h5/SavedModel; overrides config.teacher.")
 # keras-tuner (and with it Keras 3) is imported only for the tuner methods: gumbel starts as before.
 _METHOD = flags.DEFINE_enum(
-    "method", "gumbel", ("gumbel", "random", "bayesian"), "gumbel: the supernet search; random|bayesian: keras-tuner over the same genotypes."
+    "method",
+    "gumbel",
+    ("gumbel", "random", "bayesian"),
+    "gumbel: the supernet search; random|bayesian: keras-tuner over the same genotypes.",
 )
 _STRATEGY, _CPU_DEVICES, _COLLECTIVE_TIMEOUT = define_flags()
 _INPUT_SPACE = cli.define_input_space_flags()

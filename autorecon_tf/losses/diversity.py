@@ -66,7 +66,9 @@ def feature_model(teacher):
     """``images -> (penultimate features, outputs)`` of a functional teacher: the input of its last Dense layer."""
     dense = [layer for layer in teacher.layers if isinstance(layer, keras.layers.Dense)]
     if not dense:
-        raise UserError(f"teacher {teacher.name!r} has no Dense layer: the diversity measure needs its penultimate features")
+        raise UserError(
+            f"teacher {teacher.name!r} has no Dense layer: the diversity measure needs its penultimate features"
+        )
     return keras.Model(teacher.inputs, [dense[-1].input, teacher.outputs[0]], name=f"{teacher.name}_features")
 
 

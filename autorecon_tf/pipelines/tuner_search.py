@@ -53,7 +53,9 @@ def gumbel_search_images(config):
     """Images one Gumbel search of ``config`` generates: T1 per step in warm-up, T1 + V1 per step after."""
     search = config.search
     warmup = search.warmup_epochs * search.steps_per_epoch * search.weight_steps
-    bilevel = (search.epochs - search.warmup_epochs) * search.steps_per_epoch * (search.weight_steps + search.arch_steps)
+    bilevel = (
+        (search.epochs - search.warmup_epochs) * search.steps_per_epoch * (search.weight_steps + search.arch_steps)
+    )
     return search.batch_size * (warmup + bilevel)
 
 
@@ -86,7 +88,9 @@ def check_config(method, config):
     if tuner.max_trials < 0:
         raise UserError(f"config.tuner.max_trials={tuner.max_trials} must be >= 0 (0: the Gumbel search's budget)")
     if tuner.heldout_seed == config.seed:
-        raise UserError(f"config.tuner.heldout_seed={tuner.heldout_seed} equals config.seed: held-out noise must differ")
+        raise UserError(
+            f"config.tuner.heldout_seed={tuner.heldout_seed} equals config.seed: held-out noise must differ"
+        )
     if config.search.batch_size < 2:
         raise UserError("config.search.batch_size must be >= 2 (BatchNorm statistics of a batch)")
 
@@ -139,8 +143,11 @@ class GeneratorTuner(keras_tuner.Tuner):
         metrics = {f"heldout_{name}": float(value) for name, value in scores.items()}
         metrics["images"] = float((config.tuner.steps + config.tuner.eval_batches) * batch)
         metrics["seconds"] = round(time.time() - started, 2)
-        print(f"trial {trial.trial_id} of {self.oracle.max_trials}: held-out L_r {metrics['heldout_reconstruction']:.4f}, "
-              f"{metrics['seconds']:.1f} s", flush=True)
+        print(
+            f"trial {trial.trial_id} of {self.oracle.max_trials}: held-out L_r {metrics['heldout_reconstruction']:.4f}, "
+            f"{metrics['seconds']:.1f} s",
+            flush=True,
+        )
         return metrics
 
 
@@ -165,8 +172,13 @@ def run_tuner_search(config, workdir, method, teacher_path=None, input_space=Non
             teacher.input_shape, teacher.num_classes, config.supernet.latent_dim, tuple(config.supernet.channels)
         )
         tuner = GeneratorTuner(
-            make_oracle(method, config, facts["max_trials"]), hypermodel, teacher, config,
-            directory=workdir, project_name=PROJECT, overwrite=False,
+            make_oracle(method, config, facts["max_trials"]),
+            hypermodel,
+            teacher,
+            config,
+            directory=workdir,
+            project_name=PROJECT,
+            overwrite=False,
         )
         try:
             tuner.search(verbose=0)
@@ -190,15 +202,26 @@ def write_results(tuner, method, config, teacher_path, workdir, facts):
     rows = trial_table(tuner)
     best = tuner.oracle.get_best_trials(1)[0]
     used = sum(row.get("images", 0.0) for row in rows if row["status"] == "COMPLETED")
-    summary = {**facts, "images_used": int(used), "method": method, "best_trial": best.trial_id,
-               "best_heldout_reconstruction": best.score, "trials": len(rows)}
+    summary = {
+        **facts,
+        "images_used": int(used),
+        "method": method,
+        "best_trial": best.trial_id,
+        "best_heldout_reconstruction": best.score,
+        "trials": len(rows),
+    }
     metadata = {
         "method": f"keras_tuner_{method}",
         "teacher": os.path.abspath(teacher_path),
         "config_preset": config.get("preset", ""),
         "search_channels": list(config.supernet.channels),
-        "tuner": {**summary, "steps": config.tuner.steps, "eval_batches": config.tuner.eval_batches,
-                  "heldout_seed": config.tuner.heldout_seed, "batch_size": config.search.batch_size},
+        "tuner": {
+            **summary,
+            "steps": config.tuner.steps,
+            "eval_batches": config.tuner.eval_batches,
+            "heldout_seed": config.tuner.heldout_seed,
+            "batch_size": config.search.batch_size,
+        },
         "determinism": determinism.run_facts(),
     }
     genotype = tuner.hypermodel.genotype(best.hyperparameters, metadata)
@@ -206,7 +229,9 @@ def write_results(tuner, method, config, teacher_path, workdir, facts):
     plot_genotype(genotype, os.path.join(workdir, "genotype.png"))
     atomic.write_json(os.path.join(workdir, TRIALS_FILE), {"objective": OBJECTIVE.name, "trials": rows})
     atomic.write_json(os.path.join(workdir, TUNER_FILE), summary)
-    print(f"Wrote {os.path.join(workdir, GENOTYPE_FILE)} ({method} search, best of {len(rows)} trials: "
-          f"trial {best.trial_id}, held-out L_r {best.score:.4f}; {int(used):,} of {facts['budget_images']:,} images)",
-          flush=True)
+    print(
+        f"Wrote {os.path.join(workdir, GENOTYPE_FILE)} ({method} search, best of {len(rows)} trials: "
+        f"trial {best.trial_id}, held-out L_r {best.score:.4f}; {int(used):,} of {facts['budget_images']:,} images)",
+        flush=True,
+    )
     return genotype
