@@ -21,13 +21,13 @@ def test_the_space_is_the_supernets_edges_without_none_on_normal_edges():
         assert list(parameter.values) == expected
 
 
-def test_every_sampled_genotype_builds_a_generator_of_the_teacher_shape():
-    hypermodel, rng = _hypermodel(), np.random.default_rng(0)
-    hp = keras_tuner.HyperParameters()
+def test_every_genotype_the_oracle_samples_builds_a_generator_of_the_teacher_shape():
+    hypermodel, hp = _hypermodel(), keras_tuner.HyperParameters()
     hypermodel.genotype(hp)
-    for _ in range(4):
-        for parameter in hp.space:
-            hp.values[parameter.name] = str(rng.choice(parameter.values))
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("loss", "min"), seed=1)
+    oracle.update_space(hp)
+    for trial in range(4):
+        hp.values = oracle.populate_space(str(trial))["values"]
         genotype = hypermodel.genotype(hp, {"source": "test"})
         assert genotype.ops == tuple(hp.values[name] for name in EDGE_NAMES)
         generator = hypermodel.build(hp)

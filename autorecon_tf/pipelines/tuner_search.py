@@ -198,8 +198,13 @@ def trial_table(tuner):
 
 
 def write_results(tuner, method, config, teacher_path, workdir, facts):
-    """genotype.json (the best trial's), genotype.png, trials.json and tuner.json."""
+    """genotype.json (the best trial's), genotype.png, trials.json and tuner.json (``images_used``: completed trials'
+    images; a trial a kill interrupted is counted once, by its re-run)."""
     rows = trial_table(tuner)
+    if not tuner.oracle.get_best_trials(1):
+        raise UserError(
+            f"no trial of {workdir!r} has a finite held-out L_r: lower config.optimizer.weight_learning_rate"
+        )
     best = tuner.oracle.get_best_trials(1)[0]
     used = sum(row.get("images", 0.0) for row in rows if row["status"] == "COMPLETED")
     summary = {
