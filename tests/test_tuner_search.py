@@ -11,16 +11,11 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.pipelines import tuner_search
 from autorecon_tf.search_space import load_genotype
 
-from conftest import REPO, make_tiny_teacher
-from helpers import PYTHON, assert_user_error, kill_at_first_checkpoint, run_tool, save_normalised_teacher
+from conftest import REPO
+from helpers import PYTHON, assert_user_error, kill_at_first_checkpoint, run_tool
 
 TINY = os.path.join(REPO, "configs", "search_tiny.py")
 STANDARD = os.path.join(REPO, "configs", "search_resnet20_fmnist.py")
-
-
-@pytest.fixture(scope="module")
-def teacher_path(tmp_path_factory):
-    return save_normalised_teacher(make_tiny_teacher(), tmp_path_factory.mktemp("teacher") / "teacher.keras")
 
 
 @pytest.fixture
@@ -86,9 +81,9 @@ def test_a_budget_below_one_trial_is_a_one_line_error():
         tuner_search.budget(load_config(TINY, overrides={"tuner.steps": 100}))
 
 
-def _random_search(teacher_path, workdir):
+def _random_search(tiny_teacher_file, workdir):
     """A 2-trial random search on the tiny config; checks its artifacts; returns the genotype and the trial table."""
-    genotype = tuner_search.run_tuner_search(load_config(TINY), str(workdir), "random", teacher_path)
+    genotype = tuner_search.run_tuner_search(load_config(TINY), str(workdir), "random", tiny_teacher_file)
     assert load_genotype(os.path.join(workdir, "genotype.json"), (8, 8, 1), 4) == genotype
     assert genotype.metadata["method"] == "keras_tuner_random"
     table = _read(workdir, "trials.json")["trials"]
@@ -100,18 +95,20 @@ def _random_search(teacher_path, workdir):
     return genotype, table
 
 
-def test_two_random_trials_run_end_to_end_without_real_data_and_reload(teacher_path, tmp_path, no_real_data, capsys):
-    genotype, _ = _random_search(teacher_path, tmp_path)
+def test_two_random_trials_run_end_to_end_without_real_data_and_reload(
+    tiny_teacher_file, tmp_path, no_real_data, capsys
+):
+    genotype, _ = _random_search(tiny_teacher_file, tmp_path)
     # The same command again reloads keras-tuner's project: no new trial, the same genotype.
     capsys.readouterr()
-    again = tuner_search.run_tuner_search(load_config(TINY), str(tmp_path), "random", teacher_path)
+    again = tuner_search.run_tuner_search(load_config(TINY), str(tmp_path), "random", tiny_teacher_file)
     assert "Reloading Tuner" in capsys.readouterr().out
     assert again.ops == genotype.ops and len(_read(tmp_path, "trials.json")["trials"]) == 2
 
 
 @pytest.mark.slow  # two searches, ~10 s
-def test_the_search_repeats_itself_under_a_seed(teacher_path, tmp_path):
-    (first, first_table), (second, second_table) = (_random_search(teacher_path, tmp_path / run) for run in "ab")
+def test_the_search_repeats_itself_under_a_seed(tiny_teacher_file, tmp_path):
+    (first, first_table), (second, second_table) = (_random_search(tiny_teacher_file, tmp_path / run) for run in "ab")
     assert first.ops == second.ops
     assert [row["edges"] for row in first_table] == [row["edges"] for row in second_table]
     # Eager tiny steps repeat bit for bit; the standard shapes need config.deterministic=True for that.
@@ -120,29 +117,31 @@ def test_the_search_repeats_itself_under_a_seed(teacher_path, tmp_path):
     ]
 
 
-def test_a_workdir_of_one_method_does_not_resume_as_another(teacher_path, tmp_path):
+def test_a_workdir_of_one_method_does_not_resume_as_another(tiny_teacher_file, tmp_path):
     workdir = str(tmp_path / "run")
-    tuner_search.run_tuner_search(load_config(TINY, overrides={"tuner.max_trials": 1}), workdir, "random", teacher_path)
+    tuner_search.run_tuner_search(
+        load_config(TINY, overrides={"tuner.max_trials": 1}), workdir, "random", tiny_teacher_file
+    )
     with pytest.raises(UserError, match=r"other settings \(method\)"):
         tuner_search.run_tuner_search(
-            load_config(TINY, overrides={"tuner.max_trials": 1}), workdir, "bayesian", teacher_path
+            load_config(TINY, overrides={"tuner.max_trials": 1}), workdir, "bayesian", tiny_teacher_file
         )
 
 
 @pytest.mark.slow  # ~35 s: keras-tuner's 50 L-BFGS restarts over 33 dimensions per proposal
-def test_bayesian_search_proposes_after_its_initial_points(teacher_path, tmp_path, no_real_data):
+def test_bayesian_search_proposes_after_its_initial_points(tiny_teacher_file, tmp_path, no_real_data):
     config = load_config(TINY, overrides={"tuner.max_trials": 3})
-    genotype = tuner_search.run_tuner_search(config, str(tmp_path / "run"), "bayesian", teacher_path)
+    genotype = tuner_search.run_tuner_search(config, str(tmp_path / "run"), "bayesian", tiny_teacher_file)
     table = _read(tmp_path / "run", "trials.json")["trials"]
     assert [row["status"] for row in table] == ["COMPLETED"] * 3
     assert genotype.metadata["tuner"]["max_trials"] == 3
 
 
 @pytest.mark.slow
-def test_search_tool_random_writes_the_genotype_and_resumes_after_a_kill(teacher_path, tmp_path):
+def test_search_tool_random_writes_the_genotype_and_resumes_after_a_kill(tiny_teacher_file, tmp_path):
     """tools/search.py --method=random, killed while its second trial runs, then re-run: keras-tuner's project
     reloads, the interrupted trial runs again, and the genotype is the one of a run that was never killed."""
-    args = [f"--config={TINY}", f"--teacher={teacher_path}", "--method=random"]
+    args = [f"--config={TINY}", f"--teacher={tiny_teacher_file}", "--method=random"]
     whole = run_tool("search", *args, f"--workdir={tmp_path / 'whole'}")
     assert whole.returncode == 0, whole.stderr[-3000:]
     assert "Discovered generator:" in whole.stdout and whole.stderr == ""
@@ -162,8 +161,8 @@ def test_search_tool_random_writes_the_genotype_and_resumes_after_a_kill(teacher
 
 
 @pytest.mark.slow  # two tool processes, ~10 s
-def test_search_tool_refuses_an_unknown_method_and_a_strategy_for_the_tuner(teacher_path, tmp_path):
-    args = [f"--config={TINY}", f"--teacher={teacher_path}", f"--workdir={tmp_path / 'run'}"]
+def test_search_tool_refuses_an_unknown_method_and_a_strategy_for_the_tuner(tiny_teacher_file, tmp_path):
+    args = [f"--config={TINY}", f"--teacher={tiny_teacher_file}", f"--workdir={tmp_path / 'run'}"]
     assert_user_error(run_tool("search", *args, "--method=grid"), "--method='grid' is unknown", "gumbel")
     result = run_tool("search", *args, "--method=bayesian", "--strategy=mirrored")
     assert_user_error(result, "--method=bayesian runs on one device")
