@@ -128,13 +128,14 @@ def test_a_workdir_of_one_method_does_not_resume_as_another(tiny_teacher_file, t
         )
 
 
-@pytest.mark.slow  # ~35 s: keras-tuner's 50 L-BFGS restarts over 33 dimensions per proposal
+@pytest.mark.slow  # ~20 s: keras-tuner's proposal runs 50 L-BFGS restarts over the 33 edges
 def test_bayesian_search_proposes_after_its_initial_points(tiny_teacher_file, tmp_path, no_real_data):
-    config = load_config(TINY, overrides={"tuner.max_trials": 3})
-    genotype = tuner_search.run_tuner_search(config, str(tmp_path / "run"), "bayesian", tiny_teacher_file)
+    # The tiny config's one initial (random) trial, then one trial the Gaussian process proposes.
+    genotype = tuner_search.run_tuner_search(load_config(TINY), str(tmp_path / "run"), "bayesian", tiny_teacher_file)
     table = _read(tmp_path / "run", "trials.json")["trials"]
-    assert [row["status"] for row in table] == ["COMPLETED"] * 3
-    assert genotype.metadata["tuner"]["max_trials"] == 3
+    assert [row["status"] for row in table] == ["COMPLETED"] * 2
+    assert table[0]["edges"] != table[1]["edges"]
+    assert genotype.metadata["method"] == "keras_tuner_bayesian" and genotype.metadata["tuner"]["max_trials"] == 2
 
 
 @pytest.mark.slow
