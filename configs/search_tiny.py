@@ -4,6 +4,7 @@ Launch (a teacher file is required, e.g. the tests' tiny ResNet-8 saved as .kera
 
     python tools/search.py --config configs/search_tiny.py --teacher /tmp/teacher.keras --workdir /tmp/search_tiny
     python tools/search.py --config configs/search_tiny.py:graph ...   # same, traced with tf.function
+    python tools/search.py --config configs/search_tiny.py --method=random ...   # keras-tuner, 2 trials
 
 Presets: default (eager; a few seconds per step), graph (the same traced by model.fit, as real runs are).
 """
@@ -34,4 +35,7 @@ def get_config(arg=None):
     config.search.epochs = 3
     config.search.steps_per_epoch = 1
     config.search.warmup_epochs = 1
+    config.tuner.steps = 1  # a trial costs (1 + 1) * 4 images: 2 trials in the Gumbel search's 20
+    config.tuner.eval_batches = 1
+    config.tuner.bayesian_initial_points = 1
     return config

@@ -113,12 +113,12 @@ def assert_user_error(result, *fragments):
     return error_lines[0]
 
 
-def kill_at_first_checkpoint(command, workdir, env=None, timeout=300):
-    """Starts ``command``, SIGKILLs it once ``<workdir>/checkpoints/checkpoint`` exists; returns its exit status."""
+def kill_at_first_checkpoint(command, workdir, env=None, timeout=300, marker=os.path.join("checkpoints", "checkpoint")):
+    """Starts ``command``, SIGKILLs it once ``<workdir>/<marker>`` exists (the first checkpoint); returns its exit status."""
     process = subprocess.Popen(
         command, cwd=REPO, env=env or tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    index = os.path.join(workdir, "checkpoints", "checkpoint")
+    index = os.path.join(workdir, marker)
     deadline = time.time() + timeout
     while not os.path.exists(index) and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)

@@ -90,9 +90,9 @@ def plot_genotype(genotype, path):
     for kind, color in KIND_COLORS.items():
         axis.plot([], [], color=color, label=f"{kind}-edge")
     axis.legend(loc="lower right", fontsize=7)
-    form = genotype.metadata.get("gumbel_form", "?")
+    how = genotype.metadata.get("method") or f"Gumbel form: {genotype.metadata.get('gumbel_form', '?')}"
     axis.set_title(
-        f"searched generator for input {genotype.input_shape}, {genotype.num_classes} classes (Gumbel form: {form})",
+        f"searched generator for input {genotype.input_shape}, {genotype.num_classes} classes ({how})",
         fontsize=9,
     )
     axis.set_xlim(-0.6, 3.4 * NUM_BLOCKS + 0.6)
