@@ -74,7 +74,10 @@ def run_search(
         with strategy.scope():
             job = build(config, teacher_path, workdir, input_space, write_dir=out)
             # After the build, so that a teacher or config that cannot be built is not recorded.
-            settings = {"teacher": os.path.abspath(teacher_path), "config": config.to_dict()}
+            # config.tuner is the keras-tuner methods' (pipelines/tuner_search.py): not a setting of this search,
+            # so a Gumbel workdir started before it existed still resumes.
+            gumbel_config = {key: value for key, value in config.to_dict().items() if key != "tuner"}
+            settings = {"teacher": os.path.abspath(teacher_path), "config": gumbel_config}
             records.check_settings(workdir, settings, write=out == workdir)
             restore(job)
         print(f"{job.teacher.summary()}; {strategy.num_replicas_in_sync} replica(s)", flush=True)
