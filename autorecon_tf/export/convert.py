@@ -53,7 +53,9 @@ def _export_kernels(student):
             quantizer.export_values = None
 
 
-def convert_student(student, calibration_images, int8_io=False, input_range=None, logit_margin=LOGIT_MARGIN):
+def convert_student(
+    student, calibration_images, int8_io=False, input_range=None, logit_margin=LOGIT_MARGIN, pixels=None
+):
     """Converts ``student`` to .tflite bytes (int8 kernels and activations).
 
     Args:
@@ -69,6 +71,9 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
       logit_margin: the logits' int8 range is the calibration logits' range
         times this, capped by the interval bound (None: the bound; see
         ``ranges._bound_pool_and_dense``).
+      pixels: a :class:`~autorecon_tf.export.pixels.PixelInput`: the file takes raw pixels, the
+        preprocessing its first op (``export/pixels.py``); the representative dataset is then
+        ``calibration_images`` as pixels. None: the file takes the student's input.
 
     Returns:
       ``(tflite_bytes, ranges)``: the flatbuffer and the ranges added for export.
@@ -76,15 +81,18 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
     images = np.asarray(calibration_images, dtype=np.float32)
     # The one read of the student and the rules on it (a UserError for a model that is not a student).
     ranges = export_ranges(student, images, input_range=input_range, logit_margin=logit_margin)
-    export_model = build_export_model(student, ranges)
+    export_model = build_export_model(student, ranges, pixels)
     spec = tf.TensorSpec([1, *export_model.inputs[0].shape[1:]], tf.float32)
+    representative = images if pixels is None else pixels.to_pixels(images)
     with static_ranges(student), _export_kernels(student):
         function = tf.function(lambda x: export_model(x, training=False))
         concrete = function.get_concrete_function(spec)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], export_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(min(len(images), 100)))
+    converter.representative_dataset = lambda: (
+        [representative[i : i + 1]] for i in range(min(len(representative), 100))
+    )
     if int8_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8

@@ -23,16 +23,18 @@ this trace; the Keras student itself is not changed (``quantization/ranges.py``
 and ``convert.py`` read its ranges under ``static_ranges``, never updating them).
 """
 
+from autorecon_tf.export.pixels import pixel_model
 from autorecon_tf.quantization.boundaries import input_quantize_layer
 from autorecon_tf.quantization.ranges import POOL_INPUT
 from autorecon_tf.utils.functional import INPUT, rebuild
 
 
-def build_export_model(student, ranges):
+def build_export_model(student, ranges, pixels=None):
     """The student's layers (shared weights) re-called, with 8-bit fake-quants for ``ranges``.
 
     ``ranges``: ``{layer name, INPUT or POOL_INPUT + pooling layer name: (min, max)}``
-    (``ranges.export_ranges``); a ``POOL_INPUT`` range quantizes that layer's input.
+    (``ranges.export_ranges``); a ``POOL_INPUT`` range quantizes that layer's input. ``pixels``: a
+    :class:`~autorecon_tf.export.pixels.PixelInput`: the graph then takes raw pixels (``pixel_model``).
     """
     after, before = {}, {}
     for name, value_range in ranges.items():
@@ -41,4 +43,5 @@ def build_export_model(student, ranges):
             before[layer_name] = input_quantize_layer(value_range, name=f"export_fq_{layer_name}_input")
         else:
             after[name] = input_quantize_layer(value_range, name=f"export_fq_{'input' if name == INPUT else name}")
-    return rebuild(student, after=after, before=before, name=f"{student.name}_export")[0]
+    export_model = rebuild(student, after=after, before=before, name=f"{student.name}_export")[0]
+    return export_model if pixels is None else pixel_model(export_model, pixels)
