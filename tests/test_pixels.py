@@ -13,7 +13,7 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.export.convert import convert_student
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.int4 import to_int4
-from autorecon_tf.export.pixels import check_covered, pixel_input, pixel_model
+from autorecon_tf.export.pixels import PixelInput, check_covered, pixel_input, pixel_model
 from autorecon_tf.export.report import export_loaded
 from autorecon_tf.export.runtime import make_interpreter, ops_details, run_tflite, takes_raw_pixels
 from autorecon_tf.quantization import build_student, set_range_update
@@ -21,7 +21,7 @@ from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.student import lowbit_activation_quantizers
 from autorecon_tf.teachers.loader import teacher_from_model
 
-from conftest import make_mixed_teacher
+from conftest import calibrate_on_noise, make_mixed_teacher
 from helpers import run_tool, save_normalised_teacher
 
 PREPROCESSING = Preprocessing((0.3,), (0.4,), 0)
@@ -49,6 +49,7 @@ def test_the_pixel_graph_computes_the_preprocessing_padding_included():
     identity = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Activation("linear")])
     np.testing.assert_allclose(pixel_model(identity, pixels, quantize=False)(x), expected, atol=1e-5)
     np.testing.assert_allclose(pixels.to_pixels(expected), x, atol=1e-3)  # integer pixels come back
+    assert PixelInput.from_record(json.loads(json.dumps(pixels.record()))) == pixels
     assert pixels.normalised_range() == pytest.approx(preprocessing_input_range(preprocessing))
     with pytest.raises(UserError, match="pads its images to 8"):
         pixel_input(preprocessing, (8, 8, 2))
@@ -150,3 +151,15 @@ def test_the_tool_writes_the_input_field_and_noraw_pixels_keeps_the_old_file(tin
     calibration = noise_images((8, 8, 1), 256, seed=0)
     today, _ = convert_student(student, calibration, input_range=preprocessing_input_range(Preprocessing.identity(1)))
     assert (tmp_path / "post" / "student.tflite").read_bytes() == today
+
+
+@pytest.mark.slow
+def test_the_raw_pixel_conversion_still_enters_each_file_at_most_twice(tiny_teacher):
+    """tests/test_layout.py's rule for ``convert_student``, on its raw-pixel path."""
+    from test_layout import files_entered
+
+    student = calibrate_on_noise(build_student(tiny_teacher, 4, 4))
+    pixels = pixel_input(PREPROCESSING, (8, 8, 1))
+    counts = files_entered(convert_student, student, noise_images((8, 8, 1), 16, seed=2), pixels=pixels)
+    assert {"export/convert.py", "export/graph.py", "export/pixels.py"} <= set(counts), counts
+    assert max(counts.values()) <= 2, counts

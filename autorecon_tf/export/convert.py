@@ -3,7 +3,11 @@
 ``convert_student`` takes the student's export ranges (``quantization/ranges.py``),
 builds the export graph (:mod:`autorecon_tf.export.graph`), traces it with the
 activation ranges frozen into constants, and converts it with int8 builtins
-only. Weight grids: conv kernels carry 8-bit per-channel fake-quants whose step
+only. With ``pixels`` (the default of ``tools/export_tflite.py``) the file takes raw pixels, the
+teacher's preprocessing its first op (:mod:`autorecon_tf.export.pixels`), and the representative
+dataset is the calibration images as pixels; the student's part of the graph is unchanged.
+
+Weight grids: conv kernels carry 8-bit per-channel fake-quants whose step
 is the b-bit step, so their int8 values are exactly the b-bit levels. Dense kernels cannot: the converter transposes a Dense kernel and
 then rejects a per-channel fake-quant along the transposed axis ("'tfl.transpose'
 op has mismatched quantized axes"). So, in the export trace only, a Dense

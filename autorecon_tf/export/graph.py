@@ -21,6 +21,9 @@ feeding its BatchNorm (folded), and any tensor consumed only by quantized ReLUs
 fake-quants are TFMOT ``QuantizeLayer(FixedQuantizer)`` layers, used only in
 this trace; the Keras student itself is not changed (``quantization/ranges.py``
 and ``convert.py`` read its ranges under ``static_ranges``, never updating them).
+
+For a raw-pixel file, the graph is fed by :func:`~autorecon_tf.export.pixels.pixel_model`: the pixels'
+fake-quant and the preprocessing as one depthwise op in front of the student's input fake-quant.
 """
 
 from autorecon_tf.export.pixels import pixel_model
