@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 from autorecon_tf import cli
-from autorecon_tf.compat import keras
 from autorecon_tf.data.calibration import noise_images
 from autorecon_tf.data.pipeline import Preprocessing
 from autorecon_tf.errors import UserError
 from autorecon_tf.export.convert import convert_student
 from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.int4 import to_int4
-from autorecon_tf.export.pixels import PixelInput, check_covered, pixel_input, pixel_model
+from autorecon_tf.export.pixels import PixelInput, check_covered, pixel_input, pixel_prefix
 from autorecon_tf.export.report import export_loaded
 from autorecon_tf.export.runtime import make_interpreter, ops_details, run_tflite, takes_raw_pixels
 from autorecon_tf.quantization import build_student, set_range_update
@@ -46,8 +45,7 @@ def test_the_pixel_graph_computes_the_preprocessing_padding_included():
     assert pixels.image_shape == (5, 6, 2) and pixels.padding == ((1, 2), (1, 1))
     x = _integer_pixels((5, 6, 2), 4)
     expected = preprocessing(x).numpy()
-    identity = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Activation("linear")])
-    np.testing.assert_allclose(pixel_model(identity, pixels, quantize=False)(x), expected, atol=1e-5)
+    np.testing.assert_allclose(pixel_prefix(pixels, quantize=False)(x), expected, atol=1e-5)
     np.testing.assert_allclose(pixels.to_pixels(expected), x, atol=1e-3)  # integer pixels come back
     assert PixelInput.from_record(json.loads(json.dumps(pixels.record()))) == pixels
     assert pixels.normalised_range() == pytest.approx(preprocessing_input_range(preprocessing))
@@ -101,7 +99,6 @@ def test_the_raw_pixel_file_agrees_with_the_post_preprocessing_file_on_integer_p
     assert grids[0]["passed"] and grids[1]["passed"] and levels[0] == levels[1]  # the student's kernels only
 
 
-@pytest.mark.slow
 def test_int4_and_the_grid_check_leave_the_preprocessing_filter_alone(tiny_teacher):
     x = _integer_pixels((8, 8, 1), 192, seed=1)
     images = PREPROCESSING(x).numpy()
@@ -116,7 +113,6 @@ def test_int4_and_the_grid_check_leave_the_preprocessing_filter_alone(tiny_teach
     assert grids["passed"] and len(grids["kernels"]) == 10, grids
 
 
-@pytest.mark.slow
 def test_export_loaded_feeds_pixels_to_every_file_it_runs(tmp_path):
     teacher = teacher_from_model(make_mixed_teacher(), "mixed")
     x = _integer_pixels((16, 16, 3), 384, seed=2).astype(np.uint8)

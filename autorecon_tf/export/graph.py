@@ -21,23 +21,18 @@ feeding its BatchNorm (folded), and any tensor consumed only by quantized ReLUs
 fake-quants are TFMOT ``QuantizeLayer(FixedQuantizer)`` layers, used only in
 this trace; the Keras student itself is not changed (``quantization/ranges.py``
 and ``convert.py`` read its ranges under ``static_ranges``, never updating them).
-
-For a raw-pixel file, the graph is fed by :func:`~autorecon_tf.export.pixels.pixel_model`: the pixels'
-fake-quant and the preprocessing as one depthwise op in front of the student's input fake-quant.
 """
 
-from autorecon_tf.export.pixels import pixel_model
 from autorecon_tf.quantization.boundaries import input_quantize_layer
 from autorecon_tf.quantization.ranges import POOL_INPUT
 from autorecon_tf.utils.functional import INPUT, rebuild
 
 
-def build_export_model(student, ranges, pixels=None):
+def build_export_model(student, ranges):
     """The student's layers (shared weights) re-called, with 8-bit fake-quants for ``ranges``.
 
     ``ranges``: ``{layer name, INPUT or POOL_INPUT + pooling layer name: (min, max)}``
-    (``ranges.export_ranges``); a ``POOL_INPUT`` range quantizes that layer's input. ``pixels``: a
-    :class:`~autorecon_tf.export.pixels.PixelInput`: the graph then takes raw pixels (``pixel_model``).
+    (``ranges.export_ranges``); a ``POOL_INPUT`` range quantizes that layer's input.
     """
     after, before = {}, {}
     for name, value_range in ranges.items():
@@ -46,5 +41,4 @@ def build_export_model(student, ranges, pixels=None):
             before[layer_name] = input_quantize_layer(value_range, name=f"export_fq_{layer_name}_input")
         else:
             after[name] = input_quantize_layer(value_range, name=f"export_fq_{'input' if name == INPUT else name}")
-    export_model = rebuild(student, after=after, before=before, name=f"{student.name}_export")[0]
-    return export_model if pixels is None else pixel_model(export_model, pixels)
+    return rebuild(student, after=after, before=before, name=f"{student.name}_export")[0]

@@ -27,7 +27,7 @@ from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.int4 import MAX_INT4_WEIGHT_BITS, kernel_paths, to_int4
 from autorecon_tf.export.latency import measure_latency
 from autorecon_tf.export.parity import parity_report, parity_verdict
-from autorecon_tf.export.pixels import check_covered, pixel_input, pixel_model, teacher_pixel_range
+from autorecon_tf.export.pixels import check_covered, pixel_input, teacher_pixel_range
 from autorecon_tf.export.runtime import make_interpreter, run_tflite
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN
@@ -124,7 +124,7 @@ def export_student(
     )
     files, int4_record = _write_student(student_bytes, out_path, weights, weight_bits)
     teacher_path = os.path.join(os.path.dirname(os.path.abspath(out_path)), "teacher_float32.tflite")
-    write_bytes(teacher_path, convert_float(teacher if pixels is None else pixel_model(teacher, pixels, False)))
+    write_bytes(teacher_path, convert_float(teacher, pixels))
     files["teacher_float32"] = teacher_path
     grid_source = eval_images if eval_images is not None else calibration_images
     value_range = None if pixels is None else pixels.pixel_range
