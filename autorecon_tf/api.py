@@ -145,8 +145,13 @@ def export_tflite(
     overrides=None,
     config=None,
     weights=None,
+    raw_pixels=None,
 ):
     """Writes ``student`` as a fully-integer .tflite at ``path``; returns the export report.
+
+    ``raw_pixels``: the file takes the pixels ``teacher`` takes (e.g. 0..255, float32), its
+    preprocessing inside (``export/pixels.py``); False: it takes the student's input, the
+    preprocessed pixels; None: the config's ``export.raw_pixels`` (True). ``report["input"]`` says which.
 
     ``weights``: ``"int4"`` stores the conv/dense filters of a student with weight bits <= 4 as
     packed INT4 (the int8 file stays beside ``path`` as ``<path>_int8.tflite``); None: the config's
@@ -174,6 +179,8 @@ def export_tflite(
     config = _config(EXPORT_CONFIG, budget, config, overrides)
     if weights is not None:
         config.export.weights = weights
+    if raw_pixels is not None:
+        config.export.raw_pixels = bool(raw_pixels)
     report = export_loaded(
         student, _teacher(teacher, input_range, input_mean, input_std), path, config, generator, None, eval_data
     )

@@ -32,6 +32,7 @@ from absl import flags  # noqa: E402
 from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.export import graph  # noqa: E402
 from autorecon_tf.export.parity import keras_logits  # noqa: E402
+from autorecon_tf.export.pixels import PixelInput  # noqa: E402
 from autorecon_tf.export.report import evaluation_set  # noqa: E402
 from autorecon_tf.export.runtime import make_interpreter, run_tflite  # noqa: E402
 from autorecon_tf.quantization import student_bits  # noqa: E402
@@ -72,10 +73,12 @@ def diagnose(export_dir, images, seed=0):
             logits, keras_logits(graph.build_export_model(student, subset), images)
         )
     path = os.path.join(export_dir, "student.tflite")
-    tflite_logits = run_tflite(path, images, 256)
+    pixels = PixelInput.from_record(report.get("input"))  # a raw-pixel file takes the pixels
+    tflite_images = images if pixels is None else pixels.to_pixels(images)
+    tflite_logits = run_tflite(path, tflite_images, 256)
     row["tflite vs graph"] = _agreement(export_logits, tflite_logits)
     row["tflite vs student"] = _agreement(logits, tflite_logits)
-    builtin_logits = run_tflite(path, images, 256, interpreter=make_interpreter(path, delegates=False))
+    builtin_logits = run_tflite(path, tflite_images, 256, interpreter=make_interpreter(path, delegates=False))
     row["tflite builtin kernels vs XNNPACK"] = _agreement(builtin_logits, tflite_logits)
     print(row, flush=True)
     return row

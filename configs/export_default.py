@@ -37,6 +37,9 @@ def get_config(arg=None):
     # "int8", or "int4": packed INT4 conv/dense filters for students with weight bits <= 4
     # (autorecon_tf/export/int4.py; the int8 file is kept beside it as <out>_int8.tflite).
     config.export.weights = "int8"
+    # True: the .tflite takes the pixels the model takes (e.g. 0..255), its preprocessing the first op
+    # (autorecon_tf/export/pixels.py); False: it takes the preprocessed pixels, as before.
+    config.export.raw_pixels = True
 
     config.evaluation = ml_collections.ConfigDict()
     config.evaluation.dataset = ""  # empty: the dataset recorded in teacher.json

@@ -208,6 +208,7 @@ def test_the_python_api_compresses_and_exports_a_users_model(trained_mixed, digi
     )
     assert report["grid_check"]["passed"] and report["parity"]["examples"] == len(x) - 1400
     assert report["calibration_source"] == "generator" and report["input_preprocessing"]["mean"]
+    assert report["input"]["kind"] == "raw_pixels" and report["input"]["pixel_range"] == [0.0, 255.0]
     assert (tmp_path / "export_report.json").exists() and (tmp_path / "teacher_float32.tflite").exists()
 
 

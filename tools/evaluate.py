@@ -5,7 +5,8 @@
 
 Accepts .keras, .h5, a SavedModel directory and .tflite. The dataset and input
 normalisation come from the teacher record (``teacher.json``): found next to the
-model or given with --record.
+model or given with --record. A .tflite that holds its preprocessing (the raw-pixel
+export, ``autorecon_tf/export/pixels.py``) is fed the pixels themselves.
 """
 
 import os
@@ -50,8 +51,11 @@ def _record(model_path):
 def evaluate_file(model_path, x, y, preprocessing):
     if model_path.endswith(".tflite"):
         from autorecon_tf.export import evaluate_tflite
+        from autorecon_tf.export.runtime import takes_raw_pixels
 
-        return evaluate_tflite(model_path, preprocessing(x).numpy(), y)
+        # A raw-pixel file (tools/export_tflite.py's default) applies the preprocessing itself.
+        images = x.astype("float32") if takes_raw_pixels(model_path) else preprocessing(x).numpy()
+        return evaluate_tflite(model_path, images, y)
     from autorecon_tf.evaluation import evaluate_model
     from autorecon_tf.teachers.loader import load_keras_model, validate_teacher
 

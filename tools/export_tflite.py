@@ -2,7 +2,8 @@
 
     python tools/export_tflite.py --config configs/export_default.py:standard \
         --student runs/compress/student.keras --teacher_dir runs/teacher_resnet20_fmnist \
-        --out runs/export/student.tflite [--generator runs/compress/generator.keras] [--weights=int4]
+        --out runs/export/student.tflite [--generator runs/compress/generator.keras] [--weights=int4] \
+        [--noraw_pixels]
 
 Writes (atomically) ``--out``, ``teacher_float32.tflite`` and ``export_report.json``
 beside it: parity with the Keras student on the real test set under LiteRT's builtin kernels
@@ -14,9 +15,14 @@ at ``--out`` and keeps the int8 file beside it as ``<out>_int8.tflite``.
 A teacher without a ``teacher.json`` (any Keras classifier) takes the same
 ``--input_range`` / ``--input_mean`` / ``--input_std`` as ``tools/compress.py``, and
 ``--eval_data`` (an .npz with x and y, or a folder of class folders) for parity;
-without labelled data the parity report is skipped. The .tflite takes the
-student's input: the pixels after the model's own (float) preprocessing, which
-``export_report.json`` records under ``input_preprocessing``.
+without labelled data the parity report is skipped.
+
+What the .tflite takes (``export_report.json``'s ``input``, and the table's first row): by
+default the pixels the model takes (float32, e.g. 0..255), the model's preprocessing (its
+Rescaling/Normalization, or teacher.json's mean/std and padding) being the file's first op,
+on the int8 grid (``autorecon_tf/export/pixels.py``); ``teacher_float32.tflite`` takes the same.
+``--noraw_pixels`` (``config.export.raw_pixels=False``) writes the files as before: they take the
+preprocessed pixels, and the preprocessing recorded under ``input_preprocessing`` is the user's to apply.
 """
 
 import os
@@ -43,6 +49,12 @@ _EVAL_DATA = flags.DEFINE_string(
 _WEIGHTS = flags.DEFINE_enum(
     "weights", None, ["int8", "int4"], "Filter storage; default: config.export.weights (int8). int4: weight bits <= 4."
 )
+_RAW_PIXELS = flags.DEFINE_bool(
+    "raw_pixels",
+    None,
+    "The .tflite takes the model's raw pixels, its preprocessing inside (default: config.export.raw_pixels, "
+    "True); --noraw_pixels: it takes the preprocessed pixels.",
+)
 _INPUT_SPACE = cli.define_input_space_flags()
 
 
@@ -56,9 +68,11 @@ def _teacher_path():
 
 def _print_table(report):
     from autorecon_tf.export.parity import verdict_line
+    from autorecon_tf.export.report import input_line
 
     parity = report.get("parity", {})
     kind = report.get("weights", "int8")
+    print(f"{'input':34s} {input_line(report['input'])}")
     rows = [
         ("teacher accuracy (Keras)", report.get("teacher_keras_top1")),
         ("student accuracy (Keras)", parity.get("keras_top1")),
@@ -94,6 +108,8 @@ def main(argv):
 
     if _WEIGHTS.value:
         config.export.weights = _WEIGHTS.value
+    if _RAW_PIXELS.value is not None:
+        config.export.raw_pixels = _RAW_PIXELS.value
     report = export_run(
         student_path,
         _teacher_path(),

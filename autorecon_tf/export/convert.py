@@ -3,7 +3,11 @@
 ``convert_student`` takes the student's export ranges (``quantization/ranges.py``),
 builds the export graph (:mod:`autorecon_tf.export.graph`), traces it with the
 activation ranges frozen into constants, and converts it with int8 builtins
-only. Weight grids: conv kernels carry 8-bit per-channel fake-quants whose step
+only. With ``pixels`` (the default of ``tools/export_tflite.py``) the file takes raw pixels, the
+teacher's preprocessing its first op (:mod:`autorecon_tf.export.pixels`), and the representative
+dataset is the calibration images as pixels; the student's part of the graph is unchanged.
+
+Weight grids: conv kernels carry 8-bit per-channel fake-quants whose step
 is the b-bit step, so their int8 values are exactly the b-bit levels. Dense kernels cannot: the converter transposes a Dense kernel and
 then rejects a per-channel fake-quant along the transposed axis ("'tfl.transpose'
 op has mismatched quantized axes"). So, in the export trace only, a Dense
@@ -26,6 +30,7 @@ import numpy as np
 
 from autorecon_tf.compat import keras, native_logs_silenced, tf
 from autorecon_tf.export.graph import build_export_model
+from autorecon_tf.export.pixels import pixel_prefix
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN, export_ranges
 from autorecon_tf.quantization.student import quantize_wrappers, static_ranges
 
@@ -53,7 +58,9 @@ def _export_kernels(student):
             quantizer.export_values = None
 
 
-def convert_student(student, calibration_images, int8_io=False, input_range=None, logit_margin=LOGIT_MARGIN):
+def convert_student(
+    student, calibration_images, int8_io=False, input_range=None, logit_margin=LOGIT_MARGIN, pixels=None
+):
     """Converts ``student`` to .tflite bytes (int8 kernels and activations).
 
     Args:
@@ -69,6 +76,9 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
       logit_margin: the logits' int8 range is the calibration logits' range
         times this, capped by the interval bound (None: the bound; see
         ``ranges._bound_pool_and_dense``).
+      pixels: a :class:`~autorecon_tf.export.pixels.PixelInput`: the file takes raw pixels, the
+        preprocessing its first op (``export/pixels.py``); the representative dataset is then
+        ``calibration_images`` as pixels. None: the file takes the student's input.
 
     Returns:
       ``(tflite_bytes, ranges)``: the flatbuffer and the ranges added for export.
@@ -77,14 +87,16 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
     # The one read of the student and the rules on it (a UserError for a model that is not a student).
     ranges = export_ranges(student, images, input_range=input_range, logit_margin=logit_margin)
     export_model = build_export_model(student, ranges)
-    spec = tf.TensorSpec([1, *export_model.inputs[0].shape[1:]], tf.float32)
+    prefix = None if pixels is None else pixel_prefix(pixels)
     with static_ranges(student), _export_kernels(student):
-        function = tf.function(lambda x: export_model(x, training=False))
-        concrete = function.get_concrete_function(spec)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], export_model)
+        concrete = _traced(export_model, prefix)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], _Trackable(export_model, prefix))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(min(len(images), 100)))
+    representative = images if pixels is None else pixels.to_pixels(images)
+    converter.representative_dataset = lambda: (
+        [representative[i : i + 1]] for i in range(min(len(representative), 100))
+    )
     if int8_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -92,12 +104,33 @@ def convert_student(student, calibration_images, int8_io=False, input_range=None
         return converter.convert(), ranges
 
 
-def convert_float(model):
-    """A float32 .tflite of a Keras model (the teacher baseline for size and latency)."""
-    spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+class _Trackable(tf.Module):
+    """What the converter keeps alive: the model and the raw-pixel prefix (or None), whose variables it freezes."""
+
+    def __init__(self, model, prefix):
+        super().__init__()
+        self.model, self.prefix = model, prefix
+
+
+def _traced(model, prefix=None):
+    """The batch-1 concrete function of ``model`` in inference mode, fed through ``prefix`` (raw pixels) if given."""
+    source = model if prefix is None else prefix
+    spec = tf.TensorSpec([1, *source.inputs[0].shape[1:]], tf.float32)
+    if prefix is None:
+        return tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    return tf.function(lambda x: model(prefix(x, training=False), training=False)).get_concrete_function(spec)
+
+
+def convert_float(model, pixels=None):
+    """A float32 .tflite of a Keras model (the teacher baseline for size and latency).
+
+    ``pixels``: a :class:`~autorecon_tf.export.pixels.PixelInput`: the file takes raw pixels, the
+    preprocessing (float here) its first ops, as the student's raw-pixel file does.
+    """
+    prefix = None if pixels is None else pixel_prefix(pixels, quantize=False)
+    concrete = _traced(model, prefix)
     with native_logs_silenced():
-        return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
+        return tf.lite.TFLiteConverter.from_concrete_functions([concrete], _Trackable(model, prefix)).convert()
 
 
 def convert_int8_ptq(model, calibration_images):

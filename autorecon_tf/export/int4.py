@@ -10,6 +10,9 @@ Why a flatbuffer rewrite and not ai-edge-quantizer (checked against its 0.10.0 w
   ``K <= 2^b - 1``) lands off its integers, so only some 4-bit grids would survive.
 * It pins ``ai-edge-litert==2.3.0`` and pulls ``litert-lm-builder``, scipy and ml_dtypes.
 
+The raw-pixel file's leading DEPTHWISE_CONV_2D (the preprocessing, ``export/pixels.py``: one exact
+int8 value per channel) is not one of the student's layers and keeps its int8 filter.
+
 The rewrite changes only the filters, their scales and the biases (whose unit follows the
 filter scale), so the int8 and int4 files differ in nothing else: a clean A/B. It uses the
 flatbuffer schema that ships inside the LiteRT package (``ai_edge_litert.schema_py_generated``).
@@ -54,6 +57,7 @@ grid of ``input_scale * weight_step`` (the unit LiteRT rounds them to).
 import numpy as np
 
 from autorecon_tf.errors import UserError
+from autorecon_tf.export.pixels import is_preprocessing_filter
 
 INT4_MIN, INT4_MAX = -8, 7
 MAX_INT4_WEIGHT_BITS = 4
@@ -121,6 +125,10 @@ def _op_name(model, operator):
     return names.get(builtin)
 
 
+def _name(tensor):
+    return tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
+
+
 def _own_buffer(model, tensor, users):
     """Gives ``tensor`` a buffer of its own if another tensor shares it (copy on write)."""
     if users[tensor.buffer] > 1:
@@ -161,8 +169,7 @@ def _pack_filter(model, operator, users, weight_bits, packed_storage=True):
     quantization.scale = (scales * factors).astype(np.float32).tolist()
     if len(operator.inputs) > 2 and operator.inputs[2] >= 0:
         _requantize_bias(model, subgraph.tensors[operator.inputs[2]], factors, users)
-    name = tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-    return name, {"elements": int(values.size), "clipped_weights": clipped}
+    return _name(tensor), {"elements": int(values.size), "clipped_weights": clipped}
 
 
 def _requantize_bias(model, tensor, factors, users):
@@ -201,7 +208,7 @@ def to_int4(tflite_bytes, weight_bits, packed_storage=True):
         if _op_name(model, operator) is None:
             continue
         tensor = model.subgraphs[0].tensors[operator.inputs[1]]
-        if tensor.type != _schema().TensorType.INT8:
+        if tensor.type != _schema().TensorType.INT8 or is_preprocessing_filter(_name(tensor)):
             continue
         name, record = _pack_filter(model, operator, users, weight_bits, packed_storage)
         filters[name] = record
@@ -230,8 +237,7 @@ def read_int4_filters(tflite_model):
             values = unpack_int4(packed.tobytes(), int(np.prod(shape))).reshape(shape)
             scales = tensor.quantization.scale
             axis = int(tensor.quantization.quantizedDimension) if scales is not None and len(scales) > 1 else None
-            name = tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-            result[name] = (op_name, values, axis)
+            result[_name(tensor)] = (op_name, values, axis)
     return result
 
 

@@ -31,8 +31,13 @@ def keras_logits(model, images, batch_size=256, progress=None):
     return np.concatenate(outputs)
 
 
-def parity_report(keras_model, tflite_model, images, labels, batch_size=256, progress_label=None, builtin=True):
+def parity_report(
+    keras_model, tflite_model, images, labels, batch_size=256, progress_label=None, builtin=True, tflite_images=None
+):
     """Top-1 agreements, largest logit difference and accuracies on ``(images, labels)``.
+
+    ``tflite_images``: what the .tflite gets for the same examples when it takes another input than
+    the Keras model (raw pixels, ``export/pixels.py``); None: ``images``.
 
     ``top1_agreement``, ``tflite_top1`` and ``max_logit_difference`` are of the default interpreter
     (XNNPACK delegate where it takes the op, LiteRT's builtin kernels elsewhere), as before. With
@@ -41,6 +46,7 @@ def parity_report(keras_model, tflite_model, images, labels, batch_size=256, pro
     print a line every 10 s through each pass under (see ``utils/progress.py``); None: silent.
     """
     images = np.asarray(images, np.float32)
+    tflite_images = images if tflite_images is None else np.asarray(tflite_images, np.float32)
     labels = np.asarray(labels).reshape(-1)
 
     def progress(kind):
@@ -48,7 +54,7 @@ def parity_report(keras_model, tflite_model, images, labels, batch_size=256, pro
 
     keras_out = keras_logits(keras_model, images, batch_size, progress("Keras"))
     keras_top1 = np.argmax(keras_out, 1)
-    tflite_out = run_tflite(tflite_model, images, batch_size, progress=progress("LiteRT"))
+    tflite_out = run_tflite(tflite_model, tflite_images, batch_size, progress=progress("LiteRT"))
     tflite_top1 = np.argmax(tflite_out, 1)
     report = {
         "examples": int(len(images)),
@@ -59,7 +65,7 @@ def parity_report(keras_model, tflite_model, images, labels, batch_size=256, pro
     }
     if builtin:
         interpreter = make_interpreter(tflite_model, delegates=False)
-        builtin_out = run_tflite(tflite_model, images, batch_size, interpreter, progress("LiteRT builtin"))
+        builtin_out = run_tflite(tflite_model, tflite_images, batch_size, interpreter, progress("LiteRT builtin"))
         builtin_top1 = np.argmax(builtin_out, 1)
         report.update(
             keras_vs_xnnpack=report["top1_agreement"],

@@ -6,6 +6,12 @@ as ``student_int8.tflite``), ``teacher_float32.tflite`` beside it and returns th
 the tool stores as ``export_report.json``: sizes, latencies, the grid check, which kernel runs each
 conv/dense op, and parity on LiteRT's builtin kernels and XNNPACK with issue 22's verdict
 (:func:`~autorecon_tf.export.parity.parity_verdict`).
+
+``config.export.raw_pixels`` (default True; the tool's ``--noraw_pixels`` turns it off): both files take
+the pixels the user's model takes, the preprocessing being their first op (``export/pixels.py``), and
+everything that runs them (parity, the grid check, latency, the int4 comparison) feeds them pixels
+while the Keras student gets the preprocessed images. Off: the files take the student's input, the
+preprocessed pixels, as before. The report's ``input`` says which.
 """
 
 import os
@@ -21,10 +27,16 @@ from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.int4 import MAX_INT4_WEIGHT_BITS, kernel_paths, to_int4
 from autorecon_tf.export.latency import measure_latency
 from autorecon_tf.export.parity import parity_report, parity_verdict
+from autorecon_tf.export.pixels import check_covered, pixel_input, teacher_pixel_range
 from autorecon_tf.export.runtime import make_interpreter, run_tflite
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN
-from autorecon_tf.quantization.student import is_quantized_student, lowbit_activation_quantizers, student_bits
+from autorecon_tf.quantization.student import (
+    input_quantizer_range,
+    is_quantized_student,
+    lowbit_activation_quantizers,
+    student_bits,
+)
 from autorecon_tf.utils.atomic import write_bytes, write_json
 
 
@@ -87,24 +99,35 @@ def export_student(
     input_range=None,
     logit_margin=LOGIT_MARGIN,
     weights="int8",
+    pixels=None,
 ):
     """Converts, writes and measures; returns the report (see the module docstring).
 
+    It is long because it is the report: each field is one measurement of the written files.
+
     ``input_range``: the data-free range of the model input (see ``convert_student``). ``weights``:
     ``int4`` writes packed INT4 filters at ``out_path`` and the int8 file at :func:`int8_sibling`.
+    ``pixels``: a :class:`~autorecon_tf.export.pixels.PixelInput`: the files take raw pixels;
+    ``calibration_images`` and ``eval_images`` stay in the student's input space (the Keras side),
+    the .tflite files get them as pixels (``PixelInput.to_pixels``: integer pixels come back exactly
+    after the file's pixel fake-quant).
     """
     check_student(student, out_path)
     check_weights(student, weights, out_path)
     weight_bits, activation_bits = student_bits(student)
+    if pixels is not None:
+        check_covered(pixels, input_quantizer_range(student))
+    feed = (lambda images: images) if pixels is None else pixels.to_pixels
     start = time.time()
     student_bytes, ranges = convert_student(
-        student, calibration_images, int8_io=int8_io, input_range=input_range, logit_margin=logit_margin
+        student, calibration_images, int8_io, input_range=input_range, logit_margin=logit_margin, pixels=pixels
     )
     files, int4_record = _write_student(student_bytes, out_path, weights, weight_bits)
     teacher_path = os.path.join(os.path.dirname(os.path.abspath(out_path)), "teacher_float32.tflite")
-    write_bytes(teacher_path, convert_float(teacher))
+    write_bytes(teacher_path, convert_float(teacher, pixels))
     files["teacher_float32"] = teacher_path
     grid_source = eval_images if eval_images is not None else calibration_images
+    value_range = None if pixels is None else pixels.pixel_range
     report = {
         "student_tflite": os.path.abspath(out_path),
         "teacher_tflite": teacher_path,
@@ -119,18 +142,19 @@ def export_student(
             out_path,
             weight_bits,
             activation_bits,
-            grid_source[:grid_images],
+            feed(grid_source[:grid_images]),
             len(lowbit_activation_quantizers(student)),
         ),
         "kernels": kernel_paths(out_path),
         "latency": {
-            kind: measure_latency(path, runs=latency_runs, num_threads=latency_threads) for kind, path in files.items()
+            kind: measure_latency(path, latency_runs, num_threads=latency_threads, value_range=value_range)
+            for kind, path in files.items()
         },
     }
     if int4_record is not None:
         report["int4"] = {**int4_record, "int8_tflite": files["student_int8"], "note": INT4_NOTE}
     if eval_images is not None:
-        _add_parity(report, student, (teacher, teacher_path), files, eval_images, eval_labels)
+        _add_parity(report, student, (teacher, teacher_path), files, (eval_images, feed(eval_images)), eval_labels)
     return report
 
 
@@ -144,17 +168,22 @@ INT4_NOTE = (
 def _add_parity(report, student, teacher, files, eval_images, eval_labels):
     """Student parity on both kernel paths and its verdict; teacher accuracies; int4 against int8.
 
-    ``teacher``: ``(Keras model, float32 .tflite path)``.
+    ``teacher``: ``(Keras model, float32 .tflite path)``; ``eval_images``: ``(Keras inputs, .tflite inputs)``.
     """
     out_path = report["student_tflite"]
-    report["parity"] = parity_report(student, out_path, eval_images, eval_labels, progress_label="student parity")
+    images, tflite_images = eval_images
+    report["parity"] = parity_report(
+        student, out_path, images, eval_labels, progress_label="student parity", tflite_images=tflite_images
+    )
     report["parity"]["verdict"] = parity_verdict(report["parity"], report["grid_check"]["passed"])
-    teacher_parity = parity_report(*teacher, eval_images, eval_labels, progress_label="teacher parity", builtin=False)
+    teacher_parity = parity_report(
+        *teacher, images, eval_labels, progress_label="teacher parity", builtin=False, tflite_images=tflite_images
+    )
     report["teacher_keras_top1"] = teacher_parity["keras_top1"]
     report["teacher_tflite_top1"] = teacher_parity["tflite_top1"]
     if "int4" in report:
         top1 = [
-            np.argmax(run_tflite(path, eval_images, interpreter=make_interpreter(path, delegates=False)), 1)
+            np.argmax(run_tflite(path, tflite_images, interpreter=make_interpreter(path, delegates=False)), 1)
             for path in (files["student_int8"], out_path)
         ]
         report["int4"]["top1_agreement_with_int8_builtin"] = float(np.mean(top1[0] == top1[1]))
@@ -166,6 +195,12 @@ def evaluation_set(teacher, config, data_dir=None, eval_data=None):
     ``eval_data``: the user's labelled data (:func:`~autorecon_tf.data.eval_data.load_eval_data`: a path
     or an ``(x, y)`` pair); else ``config.evaluation.dataset`` or the dataset that teacher.json names.
     """
+    pixels, labels = evaluation_pixels(teacher, config, data_dir, eval_data)
+    return (None, None) if pixels is None else (teacher.preprocessing(pixels).numpy(), labels)
+
+
+def evaluation_pixels(teacher, config, data_dir=None, eval_data=None):
+    """:func:`evaluation_set` before the preprocessing: the test pixels and labels (None, None without data)."""
     from autorecon_tf.data.datasets import load_dataset
     from autorecon_tf.data.eval_data import load_eval_data
 
@@ -178,7 +213,7 @@ def evaluation_set(teacher, config, data_dir=None, eval_data=None):
             return None, None
         data = load_dataset(name, data_dir)
     limit = config.evaluation.limit or len(data.x_test)
-    return teacher.preprocessing(data.x_test[:limit]).numpy(), data.y_test[:limit]
+    return data.x_test[:limit], data.y_test[:limit]
 
 
 def export_run(
@@ -212,8 +247,9 @@ def check_config(config):
 def export_loaded(student, teacher, out_path, config, generator=None, data_dir=None, eval_data=None):
     """Calibrates (on ``generator``'s images, else ``config.calibration.source``), converts and measures.
 
-    ``teacher``: a :class:`~autorecon_tf.teachers.loader.Teacher`. Returns the report, which also says
-    how to feed the .tflite: it takes the student's input, ``teacher.preprocessing`` of the pixels.
+    ``teacher``: a :class:`~autorecon_tf.teachers.loader.Teacher`. Returns the report, whose ``input``
+    says what the .tflite takes: raw pixels (``config.export.raw_pixels``, the default) or the student's
+    input, ``teacher.preprocessing`` of the pixels.
     """
     check_config(config)
     check_student(student, out_path)
@@ -222,7 +258,9 @@ def export_loaded(student, teacher, out_path, config, generator=None, data_dir=N
     calibration = calibration_set(
         source, config.calibration.count, teacher.input_shape, teacher.num_classes, generator, config.seed
     )
-    eval_images, eval_labels = evaluation_set(teacher, config, data_dir, eval_data)
+    eval_pixels, eval_labels = evaluation_pixels(teacher, config, data_dir, eval_data)
+    eval_images = None if eval_pixels is None else teacher.preprocessing(eval_pixels).numpy()
+    pixels, input_range = _input(teacher, config, None if eval_pixels is None else eval_pixels.shape[1:])
     report = export_student(
         student,
         teacher.model,
@@ -234,17 +272,45 @@ def export_loaded(student, teacher, out_path, config, generator=None, data_dir=N
         latency_runs=config.latency.runs,
         latency_threads=config.latency.threads,
         grid_images=config.evaluation.grid_images,
-        input_range=preprocessing_input_range(teacher.preprocessing),
+        input_range=input_range,
         logit_margin=config.export.logit_margin or None,
         weights=config.export.get("weights", "int8"),
+        pixels=pixels,
     )
     report.update(
         calibration_source=source,
-        input_preprocessing={
-            **teacher.preprocessing.to_dict(),
-            "note": "the .tflite takes (pixels / 255 - mean) / std, per channel; this stays float, outside it",
-        },
+        input=PREPROCESSED_INPUT if pixels is None else pixels.record(),
+        input_preprocessing={**teacher.preprocessing.to_dict(), "note": _preprocessing_note(pixels)},
         input_space=teacher.info.get("input_space"),
         config=config.to_dict(),
     )
     return report
+
+
+PREPROCESSED_INPUT = {
+    "kind": "preprocessed",
+    "note": "the .tflite takes the student's input: (pixels / 255 - mean) / std per channel, applied outside it",
+}
+
+
+def input_line(record):
+    """The printed table's ``input`` row from the report's ``input``."""
+    if record["kind"] != "raw_pixels":
+        return "preprocessed pixels (apply input_preprocessing outside the file)"
+    low, high = record["pixel_range"]
+    return f"raw pixels {low:g}..{high:g}, float32 {'x'.join(map(str, record['shape']))} (preprocessing inside)"
+
+
+def _preprocessing_note(pixels):
+    if pixels is None:
+        return "the .tflite takes (pixels / 255 - mean) / std, per channel; this stays float, outside it"
+    return "inside the .tflite: its first op computes (pixels / 255 - mean) / std per channel (export/pixels.py)"
+
+
+def _input(teacher, config, image_shape):
+    """``(PixelInput or None, the student input's data-free range)`` for ``config.export.raw_pixels``."""
+    pixel_range = teacher_pixel_range(teacher)
+    input_range = preprocessing_input_range(teacher.preprocessing, pixel_range)
+    if not config.export.get("raw_pixels", True):
+        return None, input_range
+    return pixel_input(teacher.preprocessing, teacher.input_shape, pixel_range, image_shape), input_range

@@ -10,6 +10,7 @@ import numpy as np
 from autorecon_tf.compat import native_logs_silenced
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import topk_accuracy
+from autorecon_tf.export.pixels import is_preprocessing_filter
 
 
 def make_interpreter(model, preserve_all_tensors=False, num_threads=None, delegates=True):
@@ -103,7 +104,17 @@ def run_tflite(model, images, batch_size=256, interpreter=None, progress=None):
     return np.concatenate(outputs)
 
 
+def takes_raw_pixels(model):
+    """True if a .tflite (path or bytes) holds the raw-pixel preprocessing op (``export/pixels.py``)."""
+    interpreter = model if hasattr(model, "get_tensor_details") else make_interpreter(model, delegates=False)
+    return any(is_preprocessing_filter(detail["name"]) for detail in interpreter.get_tensor_details())
+
+
 def evaluate_tflite(path, x_normalised, y, batch_size=256):
-    """``{"top1", "top5"}`` of a .tflite classifier on normalised float images (ties as ``topk_accuracy``)."""
+    """``{"top1", "top5"}`` of a .tflite classifier on float images of its input (ties as ``topk_accuracy``).
+
+    ``x_normalised``: what the file takes: the normalised images, or the pixels for a raw-pixel file
+    (:func:`takes_raw_pixels`).
+    """
     logits = run_tflite(path, np.asarray(x_normalised, np.float32), batch_size)
     return topk_accuracy(logits, np.asarray(y).reshape(-1))

@@ -133,12 +133,15 @@ def input_quantize_layer(value_range, name=INPUT_QUANTIZER):
     return QuantizeLayer(quantizer, name=name)
 
 
-def preprocessing_input_range(preprocessing):
-    """The normalised range of pixel values 0..255 under ``preprocessing`` (mean/std per channel), union over channels.
+def preprocessing_input_range(preprocessing, pixel_range=(0.0, 255.0)):
+    """The normalised range of pixel values ``pixel_range`` under ``preprocessing`` (mean/std per channel), union
+    over channels.
 
-    Zero (the padding value) is added by ``measure_ranges`` and ``input_quantize_layer``.
+    ``preprocessing`` computes ``(pixels / 255 - mean) / std`` for pixels in the model's pixel range (a user's
+    model: ``InputSpace.pixel_range``, which may be 0..1). Zero (the padding value) is added by
+    ``measure_ranges`` and ``input_quantize_layer``.
     """
     mean = np.asarray(preprocessing.mean, np.float64)
     std = np.asarray(preprocessing.std, np.float64)
-    ends = np.concatenate([(0.0 - mean) / std, (1.0 - mean) / std])
+    ends = np.concatenate([(end / 255.0 - mean) / std for end in pixel_range])
     return float(np.min(ends)), float(np.max(ends))
