@@ -21,7 +21,7 @@ from autorecon_tf.quantization.ranges import export_boundaries, export_ranges, m
 from autorecon_tf.quantization.student import lowbit_activation_quantizers
 from autorecon_tf.utils.functional import INPUT
 
-from conftest import calibrate_on_noise
+from conftest import calibrate_on_noise, make_tiny_teacher
 from helpers import save_normalised_teacher
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -219,3 +219,23 @@ def test_creating_an_interpreter_prints_no_litert_line(capfd):
     make_interpreter(flatbuffer)  # default delegates: LiteRT announces XNNPACK on fd 2 unless quiet
     captured = capfd.readouterr()
     assert "XNNPACK" not in captured.err + captured.out
+
+
+def test_a_rescaling_and_a_padding_take_the_image_of_the_guaranteed_input_range():
+    from autorecon_tf.quantization.ranges import rescaled_range
+    from autorecon_tf.teachers import input_space
+
+    per_channel = keras.layers.Rescaling([2.0, -1.0], offset=[1.0, 0.5])
+    assert rescaled_range(per_channel, (-1.0, 1.0)) == (-1.0, 3.0)  # channel 0: [-1, 3]; channel 1: [-0.5, 1.5]
+    # A model without preprocessing, given --input_range=0,255: its core starts with the generator-space
+    # adapter [-1, 1] -> [0, 255]. Images that leave [-1, 1] (as generated ones do) must not widen its range.
+    teacher = make_tiny_teacher(input_shape=(8, 8, 3), num_classes=4)
+    padded = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.ZeroPadding2D(1), teacher])
+    core, _ = input_space.adapt(padded, "plain.keras", input_range="0,255")
+    student = calibrate_on_noise(build_student(core, 8, 8), input_shape=(8, 8, 3))
+    wide = 3.0 * noise_images((8, 8, 3), 32, seed=2)
+    ranges = export_ranges(student, wide, input_range=(-1.0, 1.0))
+    assert ranges[INPUT] == (-1.0, 1.0)
+    assert ranges["generator_space_adapter"] == pytest.approx((0.0, 255.0))
+    (padding,) = [layer.name for layer in core.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
+    assert ranges[padding] == pytest.approx((0.0, 255.0))

@@ -232,7 +232,8 @@ def _fine_pool_ranges(student, ranges, grids, inputs_of):
 def _bound_pool_and_dense(student, ranges, facts, logit_margin=LOGIT_MARGIN):
     """Replaces measured ranges by guaranteed bounds where the inputs' ranges give one.
 
-    A pooling output lies inside its input's range: data-free and never clips.
+    A pooling output lies inside its input's range, a pass-through layer's output (ZeroPadding2D, ...) too,
+    and a Rescaling output is the affine image of its input's (:func:`rescaled_range`): data-free, never clips.
 
     A linear Dense output (the logits) lies inside the interval bound of its
     kernel over its input's range, but that bound is loose: [-95, 80] for the
@@ -251,15 +252,37 @@ def _bound_pool_and_dense(student, ranges, facts, logit_margin=LOGIT_MARGIN):
         if POOL_INPUT + name in ranges:
             continue  # already on the fine grid of its a-bit input
         layer = student.get_layer(name)
-        pooling = isinstance(boundaries.unwrapped(layer), boundaries.POOLING)
-        if not (pooling or is_logits_layer(layer)):
+        inner = boundaries.unwrapped(layer)
+        pooling = isinstance(inner, boundaries.POOLING + boundaries.PASS_THROUGH)
+        affine = isinstance(inner, keras.layers.Rescaling)
+        if not (pooling or affine or is_logits_layer(layer)) or len(inputs_of[name]) != 1:
             continue  # e.g. a BN, or an Add (two inputs) not followed by a ReLU: measured
         (producer,) = inputs_of[name]
-        # Export has read a producer's output quantizer only, never a Conv/Dense's fused ReLU one: kept so.
-        source = source_range(student, producer, known, inputs_of, fused_activations=False)
-        if source is not None:
-            bound = None if pooling else logit_bound(layer, source, facts.kernels)
-            ranges[name] = source if pooling else margin_range(ranges[name], bound, logit_margin)
+        if isinstance(student.get_layer(producer), keras.layers.InputLayer):
+            source = ranges.get(INPUT)
+        else:  # Export has read a producer's output quantizer only, never a Conv/Dense's fused ReLU one: kept so.
+            source = source_range(student, producer, known, inputs_of, fused_activations=False)
+        if source is None:
+            continue
+        if pooling:
+            ranges[name] = source
+        elif affine:
+            ranges[name] = rescaled_range(inner, source)
+        else:
+            ranges[name] = margin_range(ranges[name], logit_bound(layer, source, facts.kernels), logit_margin)
+
+
+def rescaled_range(layer, source):
+    """The image ``(min, max)`` of ``source`` under a Rescaling layer (per-channel scale and offset allowed).
+
+    The generator-space adapter of a model without preprocessing (``teachers/input_space.py``) maps
+    [-1, 1] onto the pixel range: its output must get the image of the input's guaranteed range.
+    Measured on generated images, which leave [-1, 1], DenseNet121's adapter got [-236, 314] for pixels
+    0..255 (an int8 step of 2.2 pixel values).
+    """
+    scale, offset = np.asarray(layer.scale, np.float64), np.asarray(layer.offset, np.float64)
+    ends = np.concatenate([np.ravel(scale * source[0] + offset), np.ravel(scale * source[1] + offset)])
+    return float(np.min(ends)), float(np.max(ends))
 
 
 def set_deploy_ranges(student, logit_margin=LOGIT_MARGIN, calibration_images=None):
