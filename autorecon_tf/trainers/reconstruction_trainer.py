@@ -49,14 +49,14 @@ class ReconstructionTrainer(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_PARTS}
         self.diversity_trackers = {name: keras.metrics.Mean(name=name) for name in DIVERSITY_PARTS}
 
+    @property
+    def metrics(self):
+        return [*self.trackers.values(), *self.diversity_trackers.values()]
+
     def compile(self, optimizer, **kwargs):
         super().compile(**kwargs)
         per_step_logs_of_first_replica(self)
         self.generator_optimizer = optimizer
-
-    @property
-    def metrics(self):
-        return [*self.trackers.values(), *self.diversity_trackers.values()]
 
     def _loss(self, z, labels):
         images = self.generator([z, labels], training=True)
