@@ -10,6 +10,11 @@ GDFQ's schedule then needs three things the Keras ``training`` flag cannot give:
 while BatchNorm stays in inference mode throughout), ``effective_weights`` (the
 fake-quantized kernels, to check the grids) and ``static_ranges`` (used by
 export: trace without the range-update ops).
+
+What a student holds is read here, once: :func:`student_facts` (its quantizers,
+their grids, the Dense kernels, the input's range and the graph's edges) and
+:func:`output_extremes` (the one measurement of its tensors on images). The
+range rules (``ranges.py``) and export work from those, not from the model.
 """
 
 import contextlib
