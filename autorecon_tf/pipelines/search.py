@@ -64,9 +64,7 @@ def run_search(
     ``input_space``: ``load_teacher``'s input-space keywords (the tools' ``--input_*`` flags).
     """
     check_config(config)
-    teacher_path = teacher_path or config.teacher
-    if not teacher_path:
-        raise UserError("no teacher given: pass --teacher or set config.teacher")
+    teacher_path = search_teacher(config, teacher_path)
     determinism.configure(config.seed, config.deterministic)
     strategy = distribute.make_strategy(strategy, collective_timeout)
     # A non-chief worker writes into a scratch directory of its own; every worker reads the chief's checkpoints.
@@ -85,6 +83,14 @@ def run_search(
         fit(job, config, out)
         logging.info("search loop took %.1f s", time.time() - started)
         return write_results(job.supernet, config, teacher_path, out, os.path.join(out, HISTORY_FILE))
+
+
+def search_teacher(config, teacher_path=None):
+    """The teacher a search runs on: ``--teacher``, else ``config.teacher``; a UserError when neither is given."""
+    teacher_path = teacher_path or config.teacher
+    if not teacher_path:
+        raise UserError("no teacher given: pass --teacher or set config.teacher")
+    return teacher_path
 
 
 def check_config(config):

@@ -38,6 +38,7 @@ from autorecon_tf import determinism
 from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
 from autorecon_tf.generators.hypermodel import GenotypeHyperModel
+from autorecon_tf.pipelines.search import search_teacher
 from autorecon_tf.search_space.plots import plot_genotype
 from autorecon_tf.teachers.loader import load_teacher
 from autorecon_tf.trainers.compress_trainer import latent_dataset
@@ -158,9 +159,7 @@ class TrialError(keras_tuner.errors.FatalError):
 def run_tuner_search(config, workdir, method, teacher_path=None, input_space=None):
     """Runs (or resumes) a keras-tuner search; writes the artifacts; returns the best Genotype."""
     check_config(method, config)
-    teacher_path = teacher_path or config.teacher
-    if not teacher_path:
-        raise UserError("no teacher given: pass --teacher or set config.teacher")
+    teacher_path = search_teacher(config, teacher_path)
     determinism.configure(config.seed, config.deterministic)
     with records.workdir(workdir):
         teacher = load_teacher(teacher_path, **(input_space or {}))
@@ -201,11 +200,12 @@ def write_results(tuner, method, config, teacher_path, workdir, facts):
     """genotype.json (the best trial's), genotype.png, trials.json and tuner.json (``images_used``: completed trials'
     images; a trial a kill interrupted is counted once, by its re-run)."""
     rows = trial_table(tuner)
-    if not tuner.oracle.get_best_trials(1):
+    best_trials = tuner.oracle.get_best_trials(1)
+    if not best_trials:
         raise UserError(
             f"no trial of {workdir!r} has a finite held-out L_r: lower config.optimizer.weight_learning_rate"
         )
-    best = tuner.oracle.get_best_trials(1)[0]
+    best = best_trials[0]
     used = sum(row.get("images", 0.0) for row in rows if row["status"] == "COMPLETED")
     summary = {
         **facts,
