@@ -34,6 +34,8 @@ CONFIG = "configs/search_resnet20_fmnist.py"
 VARIANTS = {
     "baseline": (),
     "arch_lr_x10": ("optimizer.arch_learning_rate=0.03",),
+    "arch_lr_x30": ("optimizer.arch_learning_rate=0.1",),
+    "arch_lr_x100": ("optimizer.arch_learning_rate=0.3",),
     "log_form": ("supernet.gumbel_form=log",),
     "cold": ("temperature.final=0.05",),
     "hard": ("supernet.hard=True",),
@@ -117,7 +119,7 @@ def main(argv):
         if os.path.exists(os.path.join(directory, "genotype.json")):
             rows.append(_row(variant, directory))
     report.record(
-        "search_convergence",
+        "search_convergence" if args.preset == "demo" else f"search_convergence_{args.preset}",
         rows,
         list(rows[0]) if rows else ["variant"],
         notes=f"tools/search.py at `{CONFIG}:{args.preset}` with one setting changed per row; normal edges "
