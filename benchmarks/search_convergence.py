@@ -36,6 +36,10 @@ VARIANTS = {
     "arch_lr_x10": ("optimizer.arch_learning_rate=0.03",),
     "arch_lr_x30": ("optimizer.arch_learning_rate=0.1",),
     "arch_lr_x100": ("optimizer.arch_learning_rate=0.3",),
+    # Seed agreement: the same settings at another seed (a "_seed1" variant is compared with its base's genotype).
+    "arch_lr_x10_seed1": ("optimizer.arch_learning_rate=0.03", "seed=1"),
+    "arch_lr_x30_seed1": ("optimizer.arch_learning_rate=0.1", "seed=1"),
+    "arch_lr_x100_seed1": ("optimizer.arch_learning_rate=0.3", "seed=1"),
     "log_form": ("supernet.gumbel_form=log",),
     "cold": ("temperature.final=0.05",),
     "hard": ("supernet.hard=True",),
@@ -88,6 +92,22 @@ def _run(variant, directory, teacher, preset):
         json.dump({"seconds": seconds}, handle)
 
 
+def shared_edges(first, second):
+    """``(share of edges with the same op, the share expected by chance)`` of two genotype JSONs' edges."""
+    same = statistics.fmean(first["edges"][edge] == second["edges"][edge] for edge in first["edges"])
+    sizes = [len(p) for p in first["metadata"]["probabilities"].values()]
+    return same, statistics.fmean(1 / size for size in sizes)
+
+
+def _agreement(variant, directory):
+    """Edges shared with the seed-0 genotype of a ``*_seed1`` variant, against chance; else None."""
+    base = os.path.join(os.path.dirname(directory), variant.removesuffix("_seed1"), "genotype.json")
+    if not variant.endswith("_seed1") or not os.path.exists(base):
+        return None
+    same, chance = shared_edges(json.load(open(base)), json.load(open(os.path.join(directory, "genotype.json"))))
+    return f"{same:.0%} (chance {chance:.0%})"
+
+
 def _row(variant, directory):
     history = json.load(open(os.path.join(directory, "alpha_history.json")))["history"]
     metadata = json.load(open(os.path.join(directory, "genotype.json")))["metadata"]
@@ -101,6 +121,7 @@ def _row(variant, directory):
         "median top p (normal)": round(top, 3),
         "entropy / uniform by epoch": " ".join(f"{value:.2f}" for value in curve),
         "final L_r": round(metadata["final_logs"]["reconstruction"], 3),
+        "edges shared with seed 0": _agreement(variant, directory),
         "minutes": round(json.load(open(elapsed))["seconds"] / 60, 1) if os.path.exists(elapsed) else None,
     }
 
