@@ -23,7 +23,6 @@ this trace; the Keras student itself is not changed (``quantization/ranges.py``
 and ``convert.py`` read its ranges under ``static_ranges``, never updating them).
 """
 
-from autorecon_tf.export.affine import batchnorm_affine, unfolded_batchnorms
 from autorecon_tf.quantization.boundaries import input_quantize_layer
 from autorecon_tf.quantization.ranges import POOL_INPUT
 from autorecon_tf.utils.functional import INPUT, rebuild
@@ -32,8 +31,6 @@ from autorecon_tf.utils.functional import INPUT, rebuild
 def build_export_model(student, ranges):
     """The student's layers (shared weights) re-called, with 8-bit fake-quants for ``ranges``.
 
-    Each BatchNorm that folds into no kernel is called as its exact 1x1 depthwise affine
-    (``export/affine.py``: the converter would store its per-channel scale and offset as per-tensor int8).
     ``ranges``: ``{layer name, INPUT or POOL_INPUT + pooling layer name: (min, max)}``
     (``ranges.export_ranges``); a ``POOL_INPUT`` range quantizes that layer's input.
     """
@@ -44,5 +41,4 @@ def build_export_model(student, ranges):
             before[layer_name] = input_quantize_layer(value_range, name=f"export_fq_{layer_name}_input")
         else:
             after[name] = input_quantize_layer(value_range, name=f"export_fq_{'input' if name == INPUT else name}")
-    replace = {name: batchnorm_affine(student.get_layer(name)) for name in unfolded_batchnorms(student)}
-    return rebuild(student, after=after, before=before, replace=replace, name=f"{student.name}_export")[0]
+    return rebuild(student, after=after, before=before, name=f"{student.name}_export")[0]
