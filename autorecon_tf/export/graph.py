@@ -23,6 +23,7 @@ this trace; the Keras student itself is not changed (``quantization/ranges.py``
 and ``convert.py`` read its ranges under ``static_ranges``, never updating them).
 """
 
+from autorecon_tf.export.affine import rescaling_affines
 from autorecon_tf.quantization.boundaries import input_quantize_layer
 from autorecon_tf.quantization.ranges import POOL_INPUT
 from autorecon_tf.utils.functional import INPUT, rebuild
@@ -31,6 +32,8 @@ from autorecon_tf.utils.functional import INPUT, rebuild
 def build_export_model(student, ranges):
     """The student's layers (shared weights) re-called, with 8-bit fake-quants for ``ranges``.
 
+    Each float ``Rescaling`` (the generator-space adapter) is called as its exact 1x1 depthwise affine
+    (``export/affine.py``: as MUL and ADD the converter put the adapter's input on a step of about 1).
     ``ranges``: ``{layer name, INPUT or POOL_INPUT + pooling layer name: (min, max)}``
     (``ranges.export_ranges``); a ``POOL_INPUT`` range quantizes that layer's input.
     """
@@ -41,4 +44,6 @@ def build_export_model(student, ranges):
             before[layer_name] = input_quantize_layer(value_range, name=f"export_fq_{layer_name}_input")
         else:
             after[name] = input_quantize_layer(value_range, name=f"export_fq_{'input' if name == INPUT else name}")
-    return rebuild(student, after=after, before=before, name=f"{student.name}_export")[0]
+    return rebuild(
+        student, after=after, before=before, replace=rescaling_affines(student), name=f"{student.name}_export"
+    )[0]

@@ -3,9 +3,9 @@
 * Kernels: every CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED weight tensor
   may use at most 2^w distinct int8 values per output channel (its quantized
   dimension). Packed INT4 filters (``--weights=int4``, :mod:`autorecon_tf.export.int4`) are
-  read from the flatbuffer and unpacked as LiteRT unpacks them. The raw-pixel file's leading
-  DEPTHWISE_CONV_2D (the preprocessing, :mod:`autorecon_tf.export.pixels`) is not one of the
-  student's b-bit layers and is left out.
+  read from the flatbuffer and unpacked as LiteRT unpacks them. The export's exact affines
+  (:mod:`autorecon_tf.export.affine`: the raw-pixel preprocessing and a float Rescaling such as the
+  generator-space adapter, each a 1x1 DEPTHWISE_CONV_2D) are not student b-bit layers and are left out.
 * Activations: each quantized ReLU becomes ``CONV_2D/ADD (fused ReLU) -> MINIMUM``
   in the .tflite, the MINIMUM being the clamp to the a-bit range. Running the
   interpreter with ``experimental_preserve_all_tensors=True`` (and no delegate,
@@ -15,8 +15,8 @@
 
 import numpy as np
 
+from autorecon_tf.export.affine import is_exact_affine_filter
 from autorecon_tf.export.int4 import read_int4_filters
-from autorecon_tf.export.pixels import is_preprocessing_filter
 from autorecon_tf.export.runtime import make_interpreter, ops_details, quantize_input
 
 KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -41,7 +41,7 @@ def kernel_levels(interpreter, int4_filters=None):
         if op["op_name"] not in KERNEL_OPS:
             continue
         detail = details[op["inputs"][1]]
-        if is_preprocessing_filter(detail["name"]):
+        if is_exact_affine_filter(detail["name"]):
             continue
         if detail["name"] in int4_filters:
             _, values, _ = int4_filters[detail["name"]]

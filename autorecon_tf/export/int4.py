@@ -10,8 +10,9 @@ Why a flatbuffer rewrite and not ai-edge-quantizer (checked against its 0.10.0 w
   ``K <= 2^b - 1``) lands off its integers, so only some 4-bit grids would survive.
 * It pins ``ai-edge-litert==2.3.0`` and pulls ``litert-lm-builder``, scipy and ml_dtypes.
 
-The raw-pixel file's leading DEPTHWISE_CONV_2D (the preprocessing, ``export/pixels.py``: one exact
-int8 value per channel) is not one of the student's layers and keeps its int8 filter.
+The export's exact affines (``export/affine.py``: the raw-pixel preprocessing and a float Rescaling
+such as the generator-space adapter, 1x1 DEPTHWISE_CONV_2D with one int8 value per channel) are not
+student layers and keep their int8 filters.
 
 The rewrite changes only the filters, their scales and the biases (whose unit follows the
 filter scale), so the int8 and int4 files differ in nothing else: a clean A/B. It uses the
@@ -57,7 +58,7 @@ grid of ``input_scale * weight_step`` (the unit LiteRT rounds them to).
 import numpy as np
 
 from autorecon_tf.errors import UserError
-from autorecon_tf.export.pixels import is_preprocessing_filter
+from autorecon_tf.export.affine import is_exact_affine_filter
 
 INT4_MIN, INT4_MAX = -8, 7
 MAX_INT4_WEIGHT_BITS = 4
@@ -208,7 +209,7 @@ def to_int4(tflite_bytes, weight_bits, packed_storage=True):
         if _op_name(model, operator) is None:
             continue
         tensor = model.subgraphs[0].tensors[operator.inputs[1]]
-        if tensor.type != _schema().TensorType.INT8 or is_preprocessing_filter(_name(tensor)):
+        if tensor.type != _schema().TensorType.INT8 or is_exact_affine_filter(_name(tensor)):
             continue
         name, record = _pack_filter(model, operator, users, weight_bits, packed_storage)
         filters[name] = record

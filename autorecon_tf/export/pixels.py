@@ -44,8 +44,8 @@ traces the prefix and the export graph in one function rather than nesting one m
 Everything that runs the .tflite must then feed pixels: the converter's representative dataset
 (:meth:`PixelInput.to_pixels` inverts the affine of the calibration images, clipped to the pixel
 range), parity (Keras gets the preprocessed images, LiteRT the pixels), the grid check and latency.
-The grid check and ``--weights=int4`` leave the affine's filter alone (:func:`is_preprocessing_filter`):
-it is not one of the student's b-bit layers.
+The affine is :func:`autorecon_tf.export.affine.depthwise_affine`; the grid check and ``--weights=int4``
+leave its filter alone (``affine.is_exact_affine_filter``): it is not one of the student's b-bit layers.
 """
 
 import dataclasses
@@ -54,11 +54,11 @@ import numpy as np
 
 from autorecon_tf.compat import keras
 from autorecon_tf.errors import UserError
+from autorecon_tf.export.affine import PREPROCESSING_LAYER, depthwise_affine
 from autorecon_tf.quantization.boundaries import input_quantize_layer
 
 # The export graph's layer names of the raw-pixel prefix; the affine's filter tensor carries PREPROCESSING_LAYER.
 PIXEL_QUANTIZER = "export_fq_pixels"
-PREPROCESSING_LAYER = "pixel_preprocessing"
 DEFAULT_PIXEL_RANGE = (0.0, 255.0)  # our own teachers take uint8 pixels (data/pipeline.py)
 
 
@@ -166,16 +166,6 @@ def check_covered(pixels, student_input_range):
         )
 
 
-def affine_layer(pixels, trainable=False):
-    """The 1x1 DepthwiseConv2D of the per-channel affine (built, weights set)."""
-    channels = len(pixels.scale)
-    layer = keras.layers.DepthwiseConv2D(1, use_bias=True, name=PREPROCESSING_LAYER, trainable=trainable)
-    layer.build((None, None, None, channels))
-    kernel = np.asarray(pixels.scale, np.float32).reshape(1, 1, channels, 1)
-    layer.set_weights([kernel, np.asarray(pixels.offset, np.float32)])
-    return layer
-
-
 def pixel_prefix(pixels, quantize=True):
     """The Keras model from raw pixels to the student's input: [fake-quant], [pad], the affine.
 
@@ -187,9 +177,4 @@ def pixel_prefix(pixels, quantize=True):
     tensor = input_quantize_layer(pixels.pixel_range, name=PIXEL_QUANTIZER)(image) if quantize else image
     if pixels.padding != ((0, 0), (0, 0)):
         tensor = keras.layers.ZeroPadding2D(pixels.padding, name="pixel_padding")(tensor)
-    return keras.Model(image, affine_layer(pixels)(tensor), name="pixels")
-
-
-def is_preprocessing_filter(tensor_name):
-    """True for the filter tensor of the raw-pixel affine (by the converter's tensor name)."""
-    return PREPROCESSING_LAYER in str(tensor_name)
+    return keras.Model(image, depthwise_affine(pixels.scale, pixels.offset, PREPROCESSING_LAYER)(tensor), name="pixels")

@@ -10,7 +10,7 @@ import numpy as np
 from autorecon_tf.compat import native_logs_silenced
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import topk_accuracy
-from autorecon_tf.export.pixels import is_preprocessing_filter
+from autorecon_tf.export.affine import PREPROCESSING_LAYER
 
 
 def make_interpreter(model, preserve_all_tensors=False, num_threads=None, delegates=True):
@@ -107,7 +107,7 @@ def run_tflite(model, images, batch_size=256, interpreter=None, progress=None):
 def takes_raw_pixels(model):
     """True if a .tflite (path or bytes) holds the raw-pixel preprocessing op (``export/pixels.py``)."""
     interpreter = model if hasattr(model, "get_tensor_details") else make_interpreter(model, delegates=False)
-    return any(is_preprocessing_filter(detail["name"]) for detail in interpreter.get_tensor_details())
+    return any(PREPROCESSING_LAYER in detail["name"] for detail in interpreter.get_tensor_details())
 
 
 def evaluate_tflite(path, x_normalised, y, batch_size=256):
