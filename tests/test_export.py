@@ -221,18 +221,24 @@ def test_creating_an_interpreter_prints_no_litert_line(capfd):
     assert "XNNPACK" not in captured.err + captured.out
 
 
-def test_a_rescaling_and_a_padding_take_the_image_of_the_guaranteed_input_range():
-    from autorecon_tf.quantization.ranges import rescaled_range
+def _adapted_student():
+    """A model without preprocessing given --input_range=0,255 (its core starts with the generator-space adapter
+    [-1, 1] -> [0, 255]), and its calibrated W8A8 student: ``(core, student)``."""
     from autorecon_tf.teachers import input_space
 
-    per_channel = keras.layers.Rescaling([2.0, -1.0], offset=[1.0, 0.5])
-    assert rescaled_range(per_channel, (-1.0, 1.0)) == (-1.0, 3.0)  # channel 0: [-1, 3]; channel 1: [-0.5, 1.5]
-    # A model without preprocessing, given --input_range=0,255: its core starts with the generator-space
-    # adapter [-1, 1] -> [0, 255]. Images that leave [-1, 1] (as generated ones do) must not widen its range.
     teacher = make_tiny_teacher(input_shape=(8, 8, 3), num_classes=4)
     padded = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.ZeroPadding2D(1), teacher])
     core, _ = input_space.adapt(padded, "plain.keras", input_range="0,255")
-    student = calibrate_on_noise(build_student(core, 8, 8), input_shape=(8, 8, 3))
+    return core, calibrate_on_noise(build_student(core, 8, 8), input_shape=(8, 8, 3))
+
+
+def test_a_rescaling_and_a_padding_take_the_image_of_the_guaranteed_input_range():
+    from autorecon_tf.quantization.ranges import rescaled_range
+
+    per_channel = keras.layers.Rescaling([2.0, -1.0], offset=[1.0, 0.5])
+    assert rescaled_range(per_channel, (-1.0, 1.0)) == (-1.0, 3.0)  # channel 0: [-1, 3]; channel 1: [-0.5, 1.5]
+    # The adapter's range: images that leave [-1, 1] (as generated ones do) must not widen it.
+    core, student = _adapted_student()
     wide = 3.0 * noise_images((8, 8, 3), 32, seed=2)
     ranges = export_ranges(student, wide, input_range=(-1.0, 1.0))
     assert ranges[INPUT] == (-1.0, 1.0)
@@ -245,12 +251,8 @@ def test_the_generator_space_adapter_is_one_exact_affine_in_the_file():
     """Before: QUANTIZE -> DEQUANTIZE -> QUANTIZE (scale 0.996) -> MUL -> ADD put the [-1, 1] image on a step of
     about 1, so the adapter's pixels were up to 64 levels off (DenseNet121 zoo student: 91.15% -> 83.84%)."""
     from autorecon_tf.export.affine import is_exact_affine_filter
-    from autorecon_tf.teachers import input_space
 
-    teacher = make_tiny_teacher(input_shape=(8, 8, 3), num_classes=4)
-    padded = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.ZeroPadding2D(1), teacher])
-    core, _ = input_space.adapt(padded, "plain.keras", input_range="0,255")
-    student = calibrate_on_noise(build_student(core, 8, 8), input_shape=(8, 8, 3))
+    _, student = _adapted_student()
     pixels = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 3)).astype("float32")
     images = pixels / 127.5 - 1.0  # the student's input: the generator's [-1, 1]
     data, _ = convert_student(student, images, input_range=(-1.0, 1.0))
