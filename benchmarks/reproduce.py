@@ -29,7 +29,9 @@ repository (benchmarks/reproduce_archive.py): a run restores them first and save
 one, so the grid goes on across machines; ``--no_archive`` runs it in the workdir alone.
 """
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shlex
@@ -253,29 +255,53 @@ def reuse_search(preset, teacher, source, workdir):
     return os.path.join(directory, "genotype.json")
 
 
-def search_stage(preset, teacher, teacher_path, workdir, reuse=None):
-    """Runs tools/search.py for ``teacher`` once; returns genotype.json's path (None on failure)."""
-    directory = os.path.join(workdir, f"search_{teacher}")
+def _search_name(teacher, search):
+    """The stage name of ``search`` on ``teacher``: search_<teacher> for the preset's own, search_<teacher>_<label> else."""
+    return f"search_{teacher}" if search.label == "searched" else f"search_{teacher}_{search.label}"
+
+
+def _search_images(search, directory):
+    """Generated images of a finished search: the Gumbel search's steps, or the tuner's completed trials."""
+    if search.method != "gumbel":
+        return _read(os.path.join(directory, "tuner.json"))["images_used"]
+    config = _load_config(search.spec).search
+    bilevel = (
+        (config.epochs - config.warmup_epochs) * config.steps_per_epoch * (config.weight_steps + config.arch_steps)
+    )
+    return config.batch_size * (config.warmup_epochs * config.steps_per_epoch * config.weight_steps + bilevel)
+
+
+def search_stage(preset, teacher, teacher_path, workdir, reuse=None, search=None):
+    """Runs tools/search.py for ``teacher`` once (``search``: a :class:`grid.Search`, default the preset's own);
+    returns genotype.json's path (None on failure)."""
+    search = search or preset.search_for("searched")
+    name = _search_name(teacher, search)
+    directory = os.path.join(workdir, name)
     genotype = os.path.join(directory, "genotype.json")
-    record_path = os.path.join(workdir, "stages", f"search_{teacher}.json")
+    record_path = os.path.join(workdir, "stages", f"{name}.json")
     if reuse and not os.path.exists(record_path):
         return reuse_search(preset, teacher, reuse, workdir)
-    args = [*_config_args(preset.search), f"--teacher={teacher_path}"]
-    ran = _stage_run(f"search {teacher}", "searching", record_path, "search", args, directory, workdir)
+    args = [*_config_args(search.spec), f"--teacher={teacher_path}"]
+    if search.method != "gumbel":
+        args.append(f"--method={search.method}")
+    label = name.replace("_", " ", 1)  # "search resnet20", "search resnet20_gumbel"
+    ran = _stage_run(label, "searching", record_path, "search", args, directory, workdir)
     if ran is None:
         return None
     if ran is _FINISHED:
         return genotype
     seconds, peak, log_path = ran
-    search = _load_config(preset.search).search
-    images = search.epochs * search.steps_per_epoch * search.batch_size * (search.weight_steps + search.arch_steps)
+    config = _load_config(search.spec).search
+    images = _search_images(search, directory)
     atomic.write_json(
         record_path,
         {
             "stage": "search",
             "teacher": teacher,
-            "search_steps": search.epochs * search.steps_per_epoch,
-            "warmup_epochs": search.warmup_epochs,
+            "label": search.label,
+            "method": search.method,
+            "search_steps": config.epochs * config.steps_per_epoch if search.method == "gumbel" else None,
+            "warmup_epochs": config.warmup_epochs,
             "generated_images": images,
             "process_seconds": seconds,  # the last invocation, start-up and graph tracing included
             "images_per_second": images / seconds,
@@ -288,6 +314,48 @@ def search_stage(preset, teacher, teacher_path, workdir, reuse=None):
     return genotype
 
 
+@contextlib.contextmanager
+def _stage_lock(workdir, name, blocking):
+    """An exclusive lock on stage ``name`` among harness processes (``--shard``); yields False if not ``blocking``
+    and another process holds it. The kernel drops the lock of a process that dies."""
+    os.makedirs(os.path.join(workdir, "stages"), exist_ok=True)
+    with open(os.path.join(workdir, "stages", f".{name}.lock"), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def search_stages(preset, cells, paths, workdir, searches=None, save=lambda: None):
+    """Runs the searches that ``cells`` need, each once among the harness processes sharing ``workdir``.
+
+    Returns ({(teacher, generator): genotype path or None}, failures). A search another process is
+    running is left for a second pass, which waits for it (and runs it if that process died).
+    """
+    needed = {(c.teacher, c.generator): preset.search_for(c.generator) for c in cells if preset.search_for(c.generator)}
+    genotypes, failures, waiting = {}, 0, []
+    for blocking in (False, True):
+        for key in waiting if blocking else needed:
+            (teacher, _), search = key, needed[key]
+            if not paths[teacher]:
+                genotypes[key] = None
+                continue
+            with _stage_lock(workdir, _search_name(teacher, search), blocking) as locked:
+                if not locked:
+                    waiting.append(key)
+                    continue
+                reuse = (searches or {}).get(teacher) if search.label == "searched" else None
+                genotypes[key] = search_stage(preset, teacher, paths[teacher], workdir, reuse, search)
+            failures += genotypes[key] is None
+            save()
+    return genotypes, failures
+
+
 def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
     """Runs tools/compress.py for one cell and writes cells/<cell_id>.json; returns True on success."""
     directory = os.path.join(workdir, "runs", cell.cell_id)
@@ -296,13 +364,13 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
     args = [
         *_config_args(preset.compress, extra),
         f"--teacher={teacher_path}",
-        f"--generator={cell.generator}",
+        f"--generator={'searched' if genotype else cell.generator}",
         f"--weight_bits={cell.weight_bits}",
         f"--activation_bits={cell.activation_bits}",
         f"--seed={cell.seed}",
         f"--workdir={directory}",
     ]
-    if cell.generator == "searched":
+    if genotype:
         args.append(f"--genotype={genotype}")
     status, seconds, peak = run_tool("compress", args, log_path)
     if status:
@@ -373,15 +441,10 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None, shard=(0, 1
             paths[teacher.name] = teacher_stage(teacher, workdir)
             failures += paths[teacher.name] is None
     digests = {name: archiving.sha256(path) for name, path in paths.items() if path}
-    genotypes = {}
-    for name in dict.fromkeys(cell.teacher for cell in preset.cells if cell.generator == "searched"):
-        reuse = (searches or {}).get(name)
-        genotypes[name] = search_stage(preset, name, paths[name], workdir, reuse) if paths[name] else None
-        failures += genotypes[name] is None
-        save()
-    for index, cell in enumerate(preset.cells, 1):
-        if (index - 1) % shard[1] != shard[0]:
-            continue
+    mine = [(index, cell) for index, cell in enumerate(preset.cells, 1) if (index - 1) % shard[1] == shard[0]]
+    genotypes, failed = search_stages(preset, [cell for _, cell in mine], paths, workdir, searches, save)
+    failures += failed
+    for index, cell in mine:
         label = f"[cell {index}/{len(preset.cells)}] {cell.cell_id}"
         record_path = os.path.join(workdir, "cells", f"{cell.cell_id}.json")
         if os.path.exists(record_path):
@@ -394,13 +457,14 @@ def run_grid(preset, teachers, workdir, searches=None, archive=None, shard=(0, 1
                 flush=True,
             )
             shutil.rmtree(os.path.join(workdir, "runs", cell.cell_id), ignore_errors=True)
-        if paths[cell.teacher] is None or (cell.generator == "searched" and genotypes[cell.teacher] is None):
+        key = (cell.teacher, cell.generator)
+        if paths[cell.teacher] is None or (key in genotypes and genotypes[key] is None):
             print(f"{label}: not run (its teacher or search failed)", flush=True)
             failures += 1
             continue
         print(f"{label}: running", flush=True)
         started = time.time()
-        ok = cell_stage(preset, cell, paths[cell.teacher], genotypes.get(cell.teacher), workdir, digests[cell.teacher])
+        ok = cell_stage(preset, cell, paths[cell.teacher], genotypes.get(key), workdir, digests[cell.teacher])
         failures += not ok
         if ok:
             save()

@@ -6,7 +6,8 @@ benchmarks/results/reproduce_standard) keeps there, under version control:
 - ``teacher_<name>.keras`` and ``teacher_<name>.json``: the teacher the grid runs on, copied in
   ("pinned") by the grid's first run. Every later run, on any machine, compresses this same
   file, so cells finished on different machines share one teacher;
-- ``search_<name>/genotype.json`` and ``alpha_history.json``: the finished search;
+- ``search_<name>[_<label>]/genotype.json`` and ``alpha_history.json`` (a Gumbel search) or
+  ``trials.json`` and ``tuner.json`` (a keras-tuner search): the finished searches;
 - ``stages/*.json`` and ``cells/*.json``: the records of the finished stages and cells. A cell
   record names its teacher's sha256, and one that names another teacher than the pinned one
   is not saved.
@@ -25,7 +26,14 @@ import shutil
 
 from autorecon_tf.utils import atomic
 
-RECORDS = ("cells/*.json", "stages/*.json", "search_*/genotype.json", "search_*/alpha_history.json")
+RECORDS = (
+    "cells/*.json",
+    "stages/*.json",
+    "search_*/genotype.json",
+    "search_*/alpha_history.json",  # a Gumbel search's
+    "search_*/trials.json",  # a keras-tuner search's
+    "search_*/tuner.json",
+)
 
 
 class ArchiveError(Exception):

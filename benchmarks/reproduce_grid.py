@@ -23,6 +23,12 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   W5A5, each seed with both generators, so that a partial run compares like with like.
   Its teacher, search and finished cells are archived in benchmarks/results/reproduce_standard
   (see reproduce_archive.py), so the grid continues on a fresh clone on another machine.
+- generators: issue 21's student grid on standard's archive: W3A3 and W4A4 x seeds {0, 1, 2} with
+  GDFQ's generator, the standard search's (architecture lr 3e-3, undecided) and one generator per
+  search of :data:`GENERATOR_SEARCHES` (the Gumbel search at the config's default, its log form,
+  keras-tuner random and Bayesian at the Gumbel search's image budget, the best of 3 random
+  genotypes), all series "det2": the deterministic preset's 12 cells are shared, 30 are new
+  (~12-20 min each on one thread). Ordered seed by seed, W3A3 first, so a partial run pairs by seed.
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
   baselines at every bit width (seed 0), and the Table-3 analogue (MobileNetV2 W5A5,
   s in {0.5, 1, 2, 3, 4}, both generators, seed 0), at the compress `standard`
@@ -71,6 +77,15 @@ class Cell:
 
 
 @dataclasses.dataclass(frozen=True)
+class Search:
+    """A search whose genotype becomes a cell's generator: cells name it by ``label`` instead of "searched"."""
+
+    label: str
+    spec: tuple  # (config file, preset, overrides dict) of tools/search.py
+    method: str = "gumbel"  # tools/search.py --method
+
+
+@dataclasses.dataclass(frozen=True)
 class Preset:
     name: str
     teachers: tuple  # of Teacher
@@ -79,6 +94,13 @@ class Preset:
     cells: tuple  # of Cell
     publish: bool  # True: the markdown goes to BENCHMARKS.md and the plots to benchmarks/results/plots/
     archive: str = ""  # repository directory keeping the pinned teacher and finished records (reproduce_archive.py)
+    searches: tuple = ()  # of Search: generators besides "searched" (the ``search`` spec), each its own stage
+
+    def search_for(self, generator):
+        """The :class:`Search` whose genotype a cell of ``generator`` compresses with, or None (gdfq, baselines)."""
+        if generator == "searched":
+            return Search("searched", self.search)
+        return next((search for search in self.searches if search.label == generator), None)
 
 
 TINY_DIGITS = Teacher("tiny_digits", "ResNet-8 (tiny, 8x8 digits)", train=("teacher_tiny_digits.py", "smoke"))
@@ -187,6 +209,32 @@ def _deterministic():
     return dataclasses.replace(standard, name="deterministic", cells=tuple(cells))
 
 
+# Issue 21's generators, each from its own search on the standard budget (search config `standard`):
+# the Gumbel search as the config now sets it (Eq. 7's form, architecture lr 0.3), the same with the
+# log-probability form, keras-tuner's random and Bayesian search over the same space at the Gumbel
+# search's generated-image budget (config.tuner.max_trials=0), and the best of 3 random genotypes.
+GENERATOR_SEARCHES = (
+    Search("gumbel", STANDARD_SEARCH),
+    Search("random", STANDARD_SEARCH, "random"),
+    Search("random_best3", ("search_resnet20_fmnist.py", "standard", {"tuner.max_trials": 3}), "random"),
+    Search("bayesian", STANDARD_SEARCH, "bayesian"),
+    Search("gumbel_log", ("search_resnet20_fmnist.py", "standard", {"supernet.gumbel_form": "log"})),
+)
+
+
+def _generators():
+    """Issue 21: every generator of GENERATOR_SEARCHES against GDFQ's, paired by seed, on standard's archive."""
+    standard = _standard()
+    labels = ("gdfq", "searched", *(search.label for search in GENERATOR_SEARCHES))
+    cells = [
+        Cell("resnet20", bits, bits, label, seed, series="det2")
+        for seed in (0, 1, 2)
+        for bits in (3, 4)
+        for label in labels
+    ]
+    return dataclasses.replace(standard, name="generators", cells=tuple(cells), searches=GENERATOR_SEARCHES)
+
+
 TABLE3_SCALES = (0.5, 1.0, 2.0, 3.0, 4.0)
 
 
@@ -211,6 +259,7 @@ PRESETS = {
     "bits": _bits,
     "standard": _standard,
     "deterministic": _deterministic,
+    "generators": _generators,
     "full": _full,
 }
 
