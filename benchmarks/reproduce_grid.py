@@ -96,6 +96,11 @@ class Preset:
     archive: str = ""  # repository directory keeping the pinned teacher and finished records (reproduce_archive.py)
     searches: tuple = ()  # of Search: generators besides "searched" (the ``search`` spec), each its own stage
 
+    @property
+    def generators(self):
+        """The generator names a cell of this preset may have: GDFQ's, "searched" and the searches' labels."""
+        return GENERATORS + tuple(search.label for search in self.searches)
+
     def search_for(self, generator):
         """The :class:`Search` whose genotype a cell of ``generator`` compresses with, or None (gdfq, baselines)."""
         if generator == "searched":

@@ -5,7 +5,9 @@
 Blocks (benchmarks/report.py): ``reproduce_<preset>`` (top-1 mean ± std over seeds per
 teacher, bits and generator, the baselines and the FP teachers, with the plots, and
 whether issue 5's drop targets are met), ``reproduce_<preset>_generators`` (searched
-minus GDFQ, with its standard error and the seeds each generator wins),
+minus GDFQ, with its standard error and the seeds each generator wins), for a preset with
+searches (``generators``) ``reproduce_<preset>_versus`` (every generator against GDFQ's, and the
+Gumbel search against keras-tuner random),
 ``reproduce_<preset>_cost`` (wall time, generated images, images/s, peak memory of
 the search and the compression) and, when the grid varies the generator channel
 scale s, ``reproduce_<preset>_scale``. PNGs go to <workdir>/plots/ and, for the
@@ -142,7 +144,7 @@ def accuracy_rows(preset, cells):
         rows.append(
             {"teacher": labels.get(teacher, teacher), "bits": "FP32", "method": "teacher", "top-1 %": f"{fp:.2f}"}
         )
-        order = {name: index for index, name in enumerate(grid.GENERATORS + grid.BASELINES)}
+        order = {name: index for index, name in enumerate(preset.generators + grid.BASELINES)}
         at_unit_scale = [cell for cell in group if cell["scale"] == 1.0]
         keyed = _groups(at_unit_scale, lambda cell: (cell["bits"], cell["generator"]))
         for (bits, method), members in sorted(keyed.items(), key=lambda item: _row_order(item, order)):
@@ -169,39 +171,78 @@ def _target(bits, drop):
     return f"drop <= {limit:.1f}: {'met' if round(drop, 2) <= limit else 'missed'}"
 
 
-def generator_rows(preset, cells):
-    """Searched minus GDFQ per teacher and bit width (s = 1): means, the difference and its standard error.
+def _difference(baseline, other):
+    """``(other - baseline, "k of n seeds")`` for two lists of cells: the mean difference in points ± its
+    standard error sqrt(s_b^2 / n_b + s_o^2 / n_o) (none with one seed on either side), and the seeds
+    (paired by seed: the same latent and label stream) where ``other``'s student beat ``baseline``'s."""
+    (b_mean, b_std, b_n), (o_mean, o_std, o_n) = (
+        _stats([c["student_top1"] for c in side]) for side in (baseline, other)
+    )
+    by_seed = {cell["seed"]: cell["student_top1"] for cell in baseline}
+    paired = [(by_seed[c["seed"]], c["student_top1"]) for c in other if c["seed"] in by_seed]
+    error = np.sqrt(b_std**2 / b_n + o_std**2 / o_n) if min(b_n, o_n) > 1 else None
+    difference = f"{o_mean - b_mean:+.2f}" + (f" ± {error:.2f}" if error is not None else "")
+    return difference, f"{sum(o > b for b, o in paired)} of {len(paired)} seeds"
 
-    The standard error is sqrt(s_g^2 / n_g + s_s^2 / n_s) of the seeds' top-1 (blank with
-    one seed on either side). ``searched better`` counts the seeds (paired by seed: the same
-    latent and label stream) where the searched generator's student beat GDFQ's.
-    """
+
+def _generated_pairs(preset, cells):
+    """{(teacher, bits): {generator: [cells]}} of the generator cells at s = 1, widest bits first."""
+    generated = [cell for cell in cells if cell["scale"] == 1.0 and cell["generator"] in preset.generators]
+    pairs = _groups(generated, lambda cell: (cell["teacher"], cell["bits"]))
+    ordered = sorted(pairs.items(), key=lambda item: (item[0][0], -item[1][0]["weight_bits"]))
+    return [(key, _groups(members, lambda cell: cell["generator"])) for key, members in ordered]
+
+
+def generator_rows(preset, cells):
+    """Searched minus GDFQ per teacher and bit width (s = 1): means, the difference and its standard error
+    (:func:`_difference`); ``searched better`` counts the seeds where the searched generator's student won."""
     labels = {teacher.name: teacher.label for teacher in preset.teachers}
     rows = []
-    generated = [cell for cell in cells if cell["scale"] == 1.0 and cell["generator"] in grid.GENERATORS]
-    pairs = _groups(generated, lambda cell: (cell["teacher"], cell["bits"]))
-    for (teacher, bits), members in sorted(pairs.items(), key=lambda item: (item[0][0], -item[1][0]["weight_bits"])):
-        by_generator = _groups(members, lambda cell: cell["generator"])
-        if set(by_generator) != set(grid.GENERATORS):
+    for (teacher, bits), by_generator in _generated_pairs(preset, cells):
+        if not {"gdfq", "searched"} <= set(by_generator):
             continue
-        (g_mean, g_std, g_n), (s_mean, s_std, s_n) = (
-            _stats([cell["student_top1"] for cell in by_generator[name]]) for name in grid.GENERATORS
-        )
-        gdfq_by_seed = {cell["seed"]: cell["student_top1"] for cell in by_generator["gdfq"]}
-        paired = [
-            (gdfq_by_seed[c["seed"]], c["student_top1"]) for c in by_generator["searched"] if c["seed"] in gdfq_by_seed
-        ]
-        error = np.sqrt(g_std**2 / g_n + s_std**2 / s_n) if min(g_n, s_n) > 1 else None
+        difference, better = _difference(by_generator["gdfq"], by_generator["searched"])
         rows.append(
             {
                 "teacher": labels.get(teacher, teacher),
                 "bits": bits,
                 "gdfq top-1 %": _accuracy([cell["student_top1"] for cell in by_generator["gdfq"]]),
                 "searched top-1 %": _accuracy([cell["student_top1"] for cell in by_generator["searched"]]),
-                "searched - gdfq (pp)": f"{s_mean - g_mean:+.2f}" + (f" ± {error:.2f}" if error is not None else ""),
-                "searched better": f"{sum(s > g for g, s in paired)} of {len(paired)} seeds",
+                "searched - gdfq (pp)": difference,
+                "searched better": better,
             }
         )
+    return rows
+
+
+# Issue 21's questions of a preset with searches: every generator against GDFQ's (the paper's claim), and the
+# Gumbel search against keras-tuner's random search at the same image budget (the NAS baseline).
+VERSUS = (("gdfq", None), ("random", "gumbel"))
+
+
+def versus_rows(preset, cells):
+    """Per teacher and bit width, each generator against the baselines of :data:`VERSUS`, paired by seed."""
+    rows = []
+    for (teacher, bits), by_generator in _generated_pairs(preset, cells):
+        for baseline, only in VERSUS:
+            if baseline not in by_generator:
+                continue
+            for generator in preset.generators:
+                if generator == baseline or generator not in by_generator or only not in (None, generator):
+                    continue
+                difference, better = _difference(by_generator[baseline], by_generator[generator])
+                rows.append(
+                    {
+                        "teacher": teacher,
+                        "bits": bits,
+                        "generator": generator,
+                        "top-1 %": _accuracy([cell["student_top1"] for cell in by_generator[generator]]),
+                        "against": baseline,
+                        "its top-1 %": _accuracy([cell["student_top1"] for cell in by_generator[baseline]]),
+                        "difference (pp)": difference,
+                        "better": better,
+                    }
+                )
     return rows
 
 
@@ -215,7 +256,7 @@ def scale_rows(cells):
     for (teacher, bits, scale), members in sorted(keyed.items()):
         row = {"teacher": teacher, "bits": bits, "s": f"{scale:g}"}
         for cell in members:
-            if cell["generator"] in grid.GENERATORS:
+            if cell["generator"] in grid.GENERATORS:  # the Table-3 grid's two generators
                 row[f"{cell['generator']} top-1 %"] = f"{100 * cell['student_top1']:.2f}"
         rows.append(row)
     return rows
@@ -227,9 +268,11 @@ def cost_rows(cells, stages):
         seconds = stage["process_seconds"]
         images = stage.get("generated_images")
         reused = stage.get("reused_from")
+        label = stage.get("label", "searched")
         rows.append(
             {
                 "stage": stage["stage"]
+                + (f" {label} ({stage['method']})" if label != "searched" else "")
                 + (f" (reused: {stage['search_steps']} steps, not timed here)" if reused else ""),
                 "teacher": stage["teacher"],
                 "runs": 1,
@@ -302,8 +345,14 @@ def plot_alpha_entropy(workdir, stages, path):
     for stage in stages:
         if stage["stage"] != "search":
             continue
-        history = _read(os.path.join(workdir, f"search_{stage['teacher']}", "alpha_history.json"))["history"]
-        axis.plot([e["epoch"] for e in history], [e["entropy"] for e in history], marker="o", label=stage["teacher"])
+        label = stage.get("label", "searched")
+        directory = f"search_{stage['teacher']}" + (f"_{label}" if label != "searched" else "")
+        path = os.path.join(workdir, directory, "alpha_history.json")
+        if not os.path.exists(path):  # a keras-tuner search has no alpha
+            continue
+        history = _read(path)["history"]
+        name = stage["teacher"] + (f" {label}" if label != "searched" else "")
+        axis.plot([e["epoch"] for e in history], [e["entropy"] for e in history], marker="o", label=name)
         axis.axvline(stage["warmup_epochs"], color="gray", ls=":", lw=1)
     axis.set(xlabel="search epoch (dotted: end of the weights-only warm-up)", ylabel="mean entropy of softmax(alpha)")
     axis.set_title("alpha entropy during the search")
@@ -311,21 +360,21 @@ def plot_alpha_entropy(workdir, stages, path):
     return _save(figure, path)
 
 
-def _sample_cells(cells, teacher):
-    """One finished cell per generator for ``teacher``: seed 0, s = 1, preferably W4A4."""
+def _sample_cells(cells, teacher, generators=grid.GENERATORS):
+    """One finished cell per generator of ``generators`` for ``teacher``: seed 0, s = 1, preferably W4A4."""
     chosen = {}
     for cell in sorted(cells, key=lambda cell: (cell["bits"] != "W4A4", cell["seed"], cell["scale"] != 1.0)):
         has_generator = os.path.exists(os.path.join(cell["workdir"], "generator.keras"))
-        if cell["teacher"] == teacher and cell["generator"] in grid.GENERATORS and has_generator:
+        if cell["teacher"] == teacher and cell["generator"] in generators and has_generator:
             chosen.setdefault(cell["generator"], cell)
-    return [chosen[name] for name in grid.GENERATORS if name in chosen]
+    return [chosen[name] for name in generators if name in chosen]
 
 
-def plot_samples(cells, teacher, path):
+def plot_samples(cells, teacher, path, names=grid.GENERATORS):
     """Rows: SAMPLES_PER_CLASS images per generator; columns: the classes (each image min-max scaled)."""
     from autorecon_tf.teachers.loader import load_keras_model, load_teacher
 
-    chosen = _sample_cells(cells, teacher)
+    chosen = _sample_cells(cells, teacher, names)
     generators = [load_keras_model(os.path.join(c["workdir"], "generator.keras"), "generator") for c in chosen]
     classes = load_teacher(chosen[0]["teacher_path"]).num_classes
     figure, axes = plt.subplots(
@@ -371,8 +420,8 @@ def make_plots(preset, workdir, cells, stages):
         )
     for teacher in dict.fromkeys(cell["teacher"] for cell in cells):
         title, path = f"generated samples, {teacher}", os.path.join(directory, f"samples_{teacher}.png")
-        if _sample_cells(cells, teacher):
-            plots.append((title, plot_samples(cells, teacher, path)))
+        if _sample_cells(cells, teacher, preset.generators):
+            plots.append((title, plot_samples(cells, teacher, path, preset.generators)))
         elif preset.publish and os.path.exists(_published(preset, path)):
             plots.append((title, _published(preset, path)))
     return plots
@@ -426,6 +475,19 @@ def render(preset, workdir, keep_stamp=False):
             list(comparison[0]),
             "Searched minus GDFQ generator, same compression and budget: mean over seeds ± the standard error"
             " of the difference; `searched better` pairs the runs by seed.",
+            markdown=markdown,
+            results=results,
+            keep_stamp=keep_stamp,
+        )
+    versus = versus_rows(preset, cells)
+    if preset.searches and versus:
+        report.record(
+            f"{name}_versus",
+            versus,
+            list(versus[0]),
+            "Each generator's students against GDFQ's (the paper's claim), and the Gumbel search's against keras-tuner"
+            " random search's at the same generated-image budget (the NAS baseline): the difference of the means ±"
+            " its standard error; `better` pairs the runs by seed (same latent and label stream).",
             markdown=markdown,
             results=results,
             keep_stamp=keep_stamp,

@@ -195,6 +195,80 @@ def test_tables_mark_issue_5s_drop_targets_and_compare_the_generators_by_seed():
     assert w5["searched better"] == "0 of 0 seeds"  # different seeds are not paired
 
 
+def test_generators_preset_shares_the_deterministic_cells_and_gives_each_new_generator_its_search():
+    preset = grid.get_preset("generators")
+    ids = [cell.cell_id for cell in preset.cells]
+    assert len(ids) == len(set(ids)) == 2 * 3 * 7
+    shared = {cell.cell_id for cell in grid.get_preset("deterministic").cells if "repeat" not in cell.cell_id}
+    assert shared <= set(ids)  # GDFQ's and the standard search's 12 cells are not run again
+    assert [cell.bits for cell in preset.cells[:14]] == ["W3A3"] * 7 + ["W4A4"] * 7  # seed 0 first, W3A3 first
+    assert {cell.seed for cell in preset.cells[:14]} == {0}
+    methods = {label: preset.search_for(label).method for label in preset.generators if label != "gdfq"}
+    assert methods == {
+        "searched": "gumbel",
+        "gumbel": "gumbel",
+        "random": "random",
+        "random_best3": "random",
+        "bayesian": "bayesian",
+        "gumbel_log": "gumbel",
+    }
+    assert preset.search_for("gdfq") is None and preset.search_for("noise") is None
+    assert preset.search_for("random_best3").spec[2] == {"tuner.max_trials": 3}
+
+
+def test_versus_rows_pair_each_generator_with_gdfq_and_gumbel_with_random():
+    import reproduce_render
+
+    cells = [
+        _cell(3, "gdfq", 0, 0.80),
+        _cell(3, "gdfq", 1, 0.82),
+        _cell(3, "gumbel", 0, 0.83),  # +3 and +1: mean +2.00
+        _cell(3, "gumbel", 1, 0.83),
+        _cell(3, "random", 0, 0.84),
+        _cell(3, "random", 1, 0.80),
+    ]
+    rows = reproduce_render.versus_rows(grid.get_preset("generators"), cells)
+    pairs = {(row["generator"], row["against"]): row for row in rows}
+    assert set(pairs) == {("gumbel", "gdfq"), ("random", "gdfq"), ("gumbel", "random")}
+    assert pairs[("gumbel", "gdfq")]["difference (pp)"] == "+2.00 ± 1.00"
+    assert pairs[("gumbel", "gdfq")]["better"] == "2 of 2 seeds"
+    assert pairs[("random", "gdfq")]["better"] == "1 of 2 seeds"
+    assert pairs[("gumbel", "random")]["difference (pp)"].startswith("+1.00")
+    assert pairs[("gumbel", "random")]["better"] == "1 of 2 seeds"  # 83 < 84 at seed 0, 83 > 80 at seed 1
+
+
+def test_a_search_that_another_shard_is_running_is_waited_for_not_run_twice(tmp_path, monkeypatch):
+    import threading
+
+    import reproduce
+
+    preset = grid.get_preset("generators")
+    cells = [cell for cell in preset.cells if cell.generator in ("gdfq", "gumbel", "random")][:3]
+    ran = []
+
+    def fake_stage(preset, teacher, path, workdir, reuse, search):
+        ran.append(search.label)
+        return f"{search.label}/genotype.json"
+
+    monkeypatch.setattr(reproduce, "search_stage", fake_stage)
+    order = []
+    with reproduce._stage_lock(str(tmp_path), "search_resnet20_gumbel", blocking=True):
+        timer = threading.Timer(1.0, lambda: order.append("released"))
+        timer.start()
+
+        def run():
+            order.append(reproduce.search_stages(preset, cells, {"resnet20": "t.keras"}, str(tmp_path)))
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        timer.join()
+        assert ran == ["random"]  # the free one at once; gumbel waits for the lock's holder
+    worker.join(timeout=30)
+    genotypes, failures = order[-1]
+    assert ran == ["random", "gumbel"] and failures == 0
+    assert genotypes == {("resnet20", "gumbel"): "gumbel/genotype.json", ("resnet20", "random"): "random/genotype.json"}
+
+
 def test_archive_pins_one_teacher_and_carries_finished_records_to_a_fresh_workdir(tmp_path):
     import dataclasses
 
