@@ -14,25 +14,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
-from autorecon_tf.compat import tf  # noqa: E402
 from autorecon_tf.generators.from_genotype import build_generator_from_genotype  # noqa: E402
 from autorecon_tf.generators.gdfq import build_gdfq_generator  # noqa: E402
 from autorecon_tf.search_space import load_genotype  # noqa: E402
+from benchmarks.flops import forward_flops  # noqa: E402
 from benchmarks.report import record  # noqa: E402
-
-
-def forward_flops(model):
-    """FLOPs of ``model([z, y])`` for one sample, from the TF profiler on a frozen concrete function."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    specs = [tf.TensorSpec([1, *spec.shape[1:]], spec.dtype) for spec in model.inputs]
-    concrete = tf.function(lambda z, y: model([z, y], training=False)).get_concrete_function(*specs)
-    frozen = convert_variables_to_constants_v2(concrete)
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), options=options)
-    return profile.total_float_ops
-
 
 flags.DEFINE_string("genotype", None, "genotype.json of tools/search.py.", required=True)
 flags.DEFINE_string("scales", "0.5,1,2,3,4", "Comma-separated channel scales s.")

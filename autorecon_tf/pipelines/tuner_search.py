@@ -127,29 +127,38 @@ class GeneratorTuner(keras_tuner.Tuner):
             raise TrialError(error) from error
 
     def _score(self, trial):
-        config, started, hp = self.config, time.time(), trial.hyperparameters
-        keras.utils.set_random_seed(config.seed)  # every trial from the same initial draw
-        trainer = ReconstructionTrainer(
-            self.hypermodel.build(hp), self.teacher.model, config.search.bns_weight, self.teacher.outputs_probabilities
-        )
-        optimizer = config.optimizer
-        trainer.compile(
-            keras.optimizers.legacy.Adam(optimizer.weight_learning_rate, beta_1=optimizer.weight_beta_1),
-            run_eagerly=bool(config.run_eagerly),
-        )
-        batch, latent, classes = config.search.batch_size, config.supernet.latent_dim, self.teacher.num_classes
-        trainer.fit(latent_dataset(batch, latent, classes, config.seed), steps_per_epoch=config.tuner.steps, verbose=0)
-        heldout = latent_dataset(batch, latent, classes, config.tuner.heldout_seed)
-        scores = trainer.evaluate(heldout, steps=config.tuner.eval_batches, return_dict=True, verbose=0)
-        metrics = {f"heldout_{name}": float(value) for name, value in scores.items()}
-        metrics["images"] = float((config.tuner.steps + config.tuner.eval_batches) * batch)
-        metrics["seconds"] = round(time.time() - started, 2)
+        keras.utils.set_random_seed(self.config.seed)  # every trial from the same initial draw
+        metrics = score_generator(self.hypermodel.build(trial.hyperparameters), self.teacher, self.config)
         print(
             f"trial {trial.trial_id} of {self.oracle.max_trials}: held-out L_r {metrics['heldout_reconstruction']:.4f}, "
             f"{metrics['seconds']:.1f} s",
             flush=True,
         )
         return metrics
+
+
+def score_generator(generator, teacher, config):
+    """The data-free objective of a trial, for any generator ``G([z, y])``: its held-out metrics.
+
+    Trains ``generator`` ``config.tuner.steps`` steps on L_r against the frozen
+    ``teacher`` and evaluates it on ``config.tuner.eval_batches`` batches of the held-out noise. Returns
+    ``heldout_<metric>`` (L_r, CE, BNS and the diversity parts), ``images`` and ``seconds``.
+    """
+    started = time.time()  # the caller seeds (keras.utils.set_random_seed) before it builds ``generator``
+    trainer = ReconstructionTrainer(generator, teacher.model, config.search.bns_weight, teacher.outputs_probabilities)
+    optimizer = config.optimizer
+    trainer.compile(
+        keras.optimizers.legacy.Adam(optimizer.weight_learning_rate, beta_1=optimizer.weight_beta_1),
+        run_eagerly=bool(config.run_eagerly),
+    )
+    batch, latent, classes = config.search.batch_size, int(generator.inputs[0].shape[-1]), teacher.num_classes
+    trainer.fit(latent_dataset(batch, latent, classes, config.seed), steps_per_epoch=config.tuner.steps, verbose=0)
+    heldout = latent_dataset(batch, latent, classes, config.tuner.heldout_seed)
+    scores = trainer.evaluate(heldout, steps=config.tuner.eval_batches, return_dict=True, verbose=0)
+    metrics = {f"heldout_{name}": float(value) for name, value in scores.items()}
+    metrics["images"] = float((config.tuner.steps + config.tuner.eval_batches) * batch)
+    metrics["seconds"] = round(time.time() - started, 2)
+    return metrics
 
 
 class TrialError(keras_tuner.errors.FatalError):
