@@ -61,15 +61,11 @@ def _read(path):
         return json.load(handle)
 
 
-def _search_name(label):
-    return "search_resnet20" + ("" if label == "searched" else f"_{label}")
-
-
 def row(label, teacher, compress_config, search_config, workdir):
     """The table's row for generator ``label``."""
     genotype = None
     if label != "gdfq":
-        genotype = os.path.join(workdir, _search_name(label), "genotype.json")
+        genotype = os.path.join(workdir, grid.search_stage_name("resnet20", label), "genotype.json")
         if not os.path.isfile(genotype):
             raise UserError(f"{genotype!r} does not exist: run the generators preset's search {label!r} first")
     method = "searched" if genotype else "gdfq"
@@ -77,7 +73,7 @@ def row(label, teacher, compress_config, search_config, workdir):
     generator = METHODS[method].build_generator(compress_config, teacher, genotype)
     parameters, flops = generator.count_params(), forward_flops(generator)
     metrics = score_generator(generator, teacher, search_config)
-    stage_path = os.path.join(workdir, "stages", f"{_search_name(label)}.json")
+    stage_path = os.path.join(workdir, "stages", f"{grid.search_stage_name('resnet20', label)}.json")
     stage = _read(stage_path) if genotype and os.path.isfile(stage_path) else {}
     seconds, images = stage.get("process_seconds"), stage.get("generated_images")
     return {

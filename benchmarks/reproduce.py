@@ -255,27 +255,20 @@ def reuse_search(preset, teacher, source, workdir):
     return os.path.join(directory, "genotype.json")
 
 
-def _search_name(teacher, search):
-    """The stage name of ``search`` on ``teacher``: search_<teacher> for the preset's own, search_<teacher>_<label> else."""
-    return f"search_{teacher}" if search.label == "searched" else f"search_{teacher}_{search.label}"
-
-
 def _search_images(search, directory):
     """Generated images of a finished search: the Gumbel search's steps, or the tuner's completed trials."""
     if search.method != "gumbel":
         return _read(os.path.join(directory, "tuner.json"))["images_used"]
-    config = _load_config(search.spec).search
-    bilevel = (
-        (config.epochs - config.warmup_epochs) * config.steps_per_epoch * (config.weight_steps + config.arch_steps)
-    )
-    return config.batch_size * (config.warmup_epochs * config.steps_per_epoch * config.weight_steps + bilevel)
+    from autorecon_tf.pipelines.tuner_search import gumbel_search_images  # TensorFlow: only once a search ends
+
+    return gumbel_search_images(_load_config(search.spec))
 
 
 def search_stage(preset, teacher, teacher_path, workdir, reuse=None, search=None):
     """Runs tools/search.py for ``teacher`` once (``search``: a :class:`grid.Search`, default the preset's own);
     returns genotype.json's path (None on failure)."""
     search = search or preset.search_for("searched")
-    name = _search_name(teacher, search)
+    name = grid.search_stage_name(teacher, search.label)
     directory = os.path.join(workdir, name)
     genotype = os.path.join(directory, "genotype.json")
     record_path = os.path.join(workdir, "stages", f"{name}.json")
@@ -337,7 +330,7 @@ def search_stages(preset, cells, paths, workdir, searches=None, save=lambda: Non
     Returns ({(teacher, generator): genotype path or None}, failures). A search another process is
     running is left for a second pass, which waits for it (and runs it if that process died).
     """
-    needed = {(c.teacher, c.generator): preset.search_for(c.generator) for c in cells if preset.search_for(c.generator)}
+    needed = {(c.teacher, c.generator): search for c in cells if (search := preset.search_for(c.generator))}
     genotypes, failures, waiting = {}, 0, []
     for blocking in (False, True):
         for key in waiting if blocking else needed:
@@ -345,7 +338,7 @@ def search_stages(preset, cells, paths, workdir, searches=None, save=lambda: Non
             if not paths[teacher]:
                 genotypes[key] = None
                 continue
-            with _stage_lock(workdir, _search_name(teacher, search), blocking) as locked:
+            with _stage_lock(workdir, grid.search_stage_name(teacher, search.label), blocking) as locked:
                 if not locked:
                     waiting.append(key)
                     continue

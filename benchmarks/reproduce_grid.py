@@ -76,6 +76,11 @@ class Cell:
         return f"{self.teacher}_{self.bits.lower()}_{self.generator}_seed{self.seed}_s{self.scale:g}{series}"
 
 
+def search_stage_name(teacher, label):
+    """A search stage's name (its workdir and record): search_<teacher> for "searched", search_<teacher>_<label> else."""
+    return f"search_{teacher}" if label == "searched" else f"search_{teacher}_{label}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Search:
     """A search whose genotype becomes a cell's generator: cells name it by ``label`` instead of "searched"."""

@@ -346,8 +346,7 @@ def plot_alpha_entropy(workdir, stages, path):
         if stage["stage"] != "search":
             continue
         label = stage.get("label", "searched")
-        directory = f"search_{stage['teacher']}" + (f"_{label}" if label != "searched" else "")
-        path = os.path.join(workdir, directory, "alpha_history.json")
+        path = os.path.join(workdir, grid.search_stage_name(stage["teacher"], label), "alpha_history.json")
         if not os.path.exists(path):  # a keras-tuner search has no alpha
             continue
         history = _read(path)["history"]
@@ -479,8 +478,8 @@ def render(preset, workdir, keep_stamp=False):
             results=results,
             keep_stamp=keep_stamp,
         )
-    versus = versus_rows(preset, cells)
-    if preset.searches and versus:
+    versus = versus_rows(preset, cells) if preset.searches else []
+    if versus:
         report.record(
             f"{name}_versus",
             versus,
