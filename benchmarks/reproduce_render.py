@@ -60,11 +60,11 @@ def _by_seed(cells):
     return " / ".join(f"{100 * cell['student_top1']:.2f}" for cell in sorted(cells, key=lambda cell: cell["seed"]))
 
 
-def series_rows(cells, workdir):
+def series_rows(preset, cells, workdir):
     """Each re-run series beside the earlier records of the same cells: per-seed values, mean ± std."""
     rows = []
     rerun = [cell for cell in cells if cell.get("series") and not cell["series"].endswith(REPEAT)]
-    order = {name: index for index, name in enumerate(grid.GENERATORS + grid.BASELINES)}
+    order = {name: index for index, name in enumerate(preset.generators + grid.BASELINES)}
     keyed = _groups(rerun, lambda cell: (cell["series"], cell["bits"], cell["generator"]))
     ordered = sorted(keyed.items(), key=lambda item: (item[0][0], -item[1][0]["weight_bits"], order[item[0][2]]))
     for (series, bits, method), members in ordered:
@@ -315,7 +315,7 @@ def plot_accuracy_vs_bits(cells, path):
             by_bits = _groups(members, lambda cell: cell["weight_bits"])
             bits = sorted(by_bits)
             stats = [_stats([cell["student_top1"] for cell in by_bits[b]]) for b in bits]
-            line = "-o" if method in grid.GENERATORS else "s"
+            line = "s" if method in grid.BASELINES else "-o"  # a generator's students: a line over the bits
             axis.errorbar(bits, [s[0] for s in stats], yerr=[s[1] for s in stats], fmt=line, capsize=4, label=method)
         axis.set(title=teacher, xlabel="bit width (W = A)", ylabel="test top-1 %")
         axis.set_xticks(sorted({cell["weight_bits"] for cell in mine}))
@@ -346,10 +346,10 @@ def plot_alpha_entropy(workdir, stages, path):
         if stage["stage"] != "search":
             continue
         label = stage.get("label", "searched")
-        path = os.path.join(workdir, grid.search_stage_name(stage["teacher"], label), "alpha_history.json")
-        if not os.path.exists(path):  # a keras-tuner search has no alpha
+        history_path = os.path.join(workdir, grid.search_stage_name(stage["teacher"], label), "alpha_history.json")
+        if not os.path.exists(history_path):  # a keras-tuner search has no alpha
             continue
-        history = _read(path)["history"]
+        history = _read(history_path)["history"]
         name = stage["teacher"] + (f" {label}" if label != "searched" else "")
         axis.plot([e["epoch"] for e in history], [e["entropy"] for e in history], marker="o", label=name)
         axis.axvline(stage["warmup_epochs"], color="gray", ls=":", lw=1)
@@ -492,7 +492,11 @@ def render(preset, workdir, keep_stamp=False):
             keep_stamp=keep_stamp,
         )
     for suffix, rows, text in (
-        ("series", series_rows(cells, workdir), "Re-runs beside the earlier records of the same cells (top-1 %)."),
+        (
+            "series",
+            series_rows(preset, cells, workdir),
+            "Re-runs beside the earlier records of the same cells (top-1 %).",
+        ),
         ("repeat", repeat_rows(everything, workdir), "The same command run twice (issue 24)."),
     ):
         if rows:

@@ -370,3 +370,22 @@ def test_a_cell_record_of_another_teacher_is_rerun_from_scratch_and_never_archiv
     assert json.loads((archive / "cells" / f"{stale.cell_id}.json").read_text())["teacher_sha256"] == digest
     assert reproduce.run_grid(preset, {"resnet20": str(teacher)}, str(workdir), archive=str(archive)) == 0
     assert ran == [stale.cell_id]  # finished on this teacher: skipped
+
+
+def test_the_alpha_plot_draws_each_gumbel_search_skips_a_tuner_search_and_leaves_the_histories(tmp_path):
+    import reproduce_render
+
+    history = {"history": [{"epoch": 1, "entropy": 1.41}, {"epoch": 2, "entropy": 1.0}]}
+    for name in ("search_resnet20", "search_resnet20_gumbel"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "alpha_history.json").write_text(json.dumps(history))
+    stages = [
+        {"stage": "search", "teacher": "resnet20", "warmup_epochs": 1},
+        {"stage": "search", "teacher": "resnet20", "label": "gumbel", "warmup_epochs": 1},
+        {"stage": "search", "teacher": "resnet20", "label": "random", "warmup_epochs": 1},  # no alpha_history
+    ]
+    png = tmp_path / "plots" / "alpha_entropy.png"
+    assert reproduce_render.plot_alpha_entropy(str(tmp_path), stages, str(png)) == str(png)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    for name in ("search_resnet20", "search_resnet20_gumbel"):
+        assert json.loads((tmp_path / name / "alpha_history.json").read_text()) == history
