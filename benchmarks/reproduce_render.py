@@ -508,7 +508,9 @@ def render(preset, workdir, keep_stamp=False):
         "Compression rows: median over the runs (robust to a run that was paused or shared the CPU) of the"
         " tool's wall time (resumes included) and images/s of its training loop (images through the student);"
         " search rows: the whole process, start-up and tracing"
-        " included, with images = steps x batch x (T1 + V1). Peak RSS of the tool's process."
+        " included; a Gumbel search's images are batch x (T1 per warm-up step + (T1 + V1) per later step)"
+        " (records before 2026-12-05 counted T1 + V1 in the warm-up too), a keras-tuner search's those of its"
+        " completed trials. Peak RSS of the tool's process."
     )
     report.record(
         f"{name}_cost",
