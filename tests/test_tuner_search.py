@@ -1,5 +1,6 @@
 """keras-tuner's random and Bayesian search over genotypes: budget, no real data, determinism, resume."""
 
+import errno
 import json
 import os
 import signal
@@ -104,6 +105,25 @@ def test_two_random_trials_run_end_to_end_without_real_data_and_reload(
     again = tuner_search.run_tuner_search(load_config(TINY), str(tmp_path), "random", tiny_teacher_file)
     assert "Reloading Tuner" in capsys.readouterr().out
     assert again.ops == genotype.ops and len(_read(tmp_path, "trials.json")["trials"]) == 2
+
+
+def test_a_write_of_keras_tuners_files_that_dies_leaves_the_previous_file(tmp_path, monkeypatch):
+    # keras-tuner writes oracle.json in place, so a kill mid-write left a truncated file that the resume could not
+    # parse; ours goes through a temporary file and a rename. Here the rename fails: the old file must survive whole.
+    oracle = tuner_search.make_oracle("random", load_config(TINY), 2)
+    oracle._set_project_dir(str(tmp_path), "project")
+    oracle.save()
+    path = tmp_path / "project" / "oracle.json"
+    before = json.loads(path.read_text())
+
+    def die(source, target):
+        raise OSError(errno.EIO, "killed before the rename")
+
+    monkeypatch.setattr(os, "replace", die)
+    oracle.max_trials = 5
+    with pytest.raises(OSError, match="killed before the rename"):
+        oracle.save()
+    assert json.loads(path.read_text()) == before and os.listdir(tmp_path / "project") == ["oracle.json"]
 
 
 @pytest.mark.slow  # two searches, ~10 s

@@ -26,9 +26,12 @@ search's), ``genotype.png``, ``trials.json`` (the trial table: edges, status, he
 parts, the diversity measure, images, seconds), ``tuner.json`` (budget and best trial), ``run.json``
 (the settings guard) and ``keras_tuner/`` (keras-tuner's own project directory). A re-run of the same
 command reloads that project (``overwrite=False``): finished trials are kept, a trial a kill
-interrupted runs again from its start.
+interrupted runs again from its start. keras-tuner writes its JSON files in place, so a kill during a
+write would leave a truncated ``oracle.json`` that the resume cannot read: our oracles and tuner write
+theirs through :func:`autorecon_tf.utils.atomic.atomic_path` instead (:class:`AtomicSaves`).
 """
 
+import json
 import os
 import time
 
@@ -45,7 +48,34 @@ from autorecon_tf.trainers.compress_trainer import latent_dataset
 from autorecon_tf.trainers.reconstruction_trainer import ReconstructionTrainer
 from autorecon_tf.utils import atomic, records
 
-ORACLES = {"random": keras_tuner.oracles.RandomSearchOracle, "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}
+
+
+def save_state(stateful, path):
+    """keras-tuner's ``Stateful.save`` (its state as JSON at ``path``), but atomic: a kill leaves the old file."""
+    with atomic.atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(stateful.get_state(), handle)
+
+
+class AtomicSaves:
+    """Mixin for a keras-tuner oracle: ``oracle.json`` and each ``trial.json`` are written atomically."""
+
+    def save(self):
+        save_state(self, self._get_oracle_fname())
+
+    def _save_trial(self, trial):
+        save_state(trial, os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"))
+
+
+class RandomOracle(AtomicSaves, keras_tuner.oracles.RandomSearchOracle):
+    """keras-tuner's random search, with atomic saves."""
+
+
+class BayesianOracle(AtomicSaves, keras_tuner.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Bayesian optimisation (Gaussian process), with atomic saves."""
+
+
+ORACLES = {"random": RandomOracle, "bayesian": BayesianOracle}
 OBJECTIVE = keras_tuner.Objective("heldout_reconstruction", direction="min")
 GENOTYPE_FILE, TRIALS_FILE, TUNER_FILE, PROJECT = "genotype.json", "trials.json", "tuner.json", "keras_tuner"
 
@@ -119,6 +149,12 @@ class GeneratorTuner(keras_tuner.Tuner):
     def __init__(self, oracle, hypermodel, teacher, config, **kwargs):
         super().__init__(oracle, hypermodel, **kwargs)
         self.teacher, self.config = teacher, config
+
+    def save(self):
+        """The oracle's files (on the chief), then the tuner's own ``tuner0.json``: all atomic."""
+        if not self._is_worker():
+            self.oracle.save()
+        save_state(self, self._get_tuner_fname())
 
     def run_trial(self, trial, *args, **kwargs):
         try:
