@@ -16,7 +16,9 @@ and Table 1 give only op names):
   convolution outputs. LeakyReLU(0.2) is the activation of GDFQ's generator.
 - Up-edges and cross-edges both change resolution and (possibly) width, so
   both are "x2 upsample (nearest or bilinear) -> BatchNorm -> LeakyReLU ->
-  1x1 Conv2D to the target width".
+  1x1 Conv2D to the target width". A nearest edge computes it with the upsampling
+  last, the same function on a quarter of the pixels (:func:`upsample_op`; the
+  generator profile in BENCHMARKS.md, "generator_profile").
 - ``affine=False`` drops the BatchNorm scale and shift. The supernet uses it, as
   DARTS does during its search: it removes two thirds of the supernet's
   variables (faster tracing and optimizer steps) and keeps the candidates'
@@ -89,11 +91,22 @@ def _conv(kernel_size, dilation):
     return factory
 
 
-def _upsample(interpolation):
+def upsample_op(interpolation, upsample_last=False):
+    """The up/cross-edge factory: x2 ``interpolation`` -> BatchNorm -> LeakyReLU -> 1x1 conv.
+
+    ``upsample_last=True`` computes the same function in the other order, BatchNorm -> LeakyReLU -> 1x1
+    conv -> x2 upsample, on a quarter of the pixels. It is exact only for ``nearest``: nearest upsampling
+    repeats every pixel 4 times, so a BatchNorm's batch mean and (biased) variance are those of the small
+    tensor, and the per-pixel ops commute with it. Bilinear interpolation mixes pixels and changes the
+    variance, so it keeps the order above. Same layers, names and weights in either order.
+    """
+    if upsample_last and interpolation != "nearest":
+        raise ValueError(f"upsample_last is exact only for nearest upsampling, not {interpolation!r}")
+
     def factory(channels, name, affine=True):
         up = keras.layers.UpSampling2D(2, interpolation=interpolation, name=f"{name}_up")
-        conv = keras.layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_conv")
-        return keras.Sequential([up, *_preactivation(name, affine), conv], name=name)
+        unit = [*_preactivation(name, affine), keras.layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_conv")]
+        return keras.Sequential([*unit, up] if upsample_last else [up, *unit], name=name)
 
     return factory
 
@@ -119,8 +132,8 @@ OPS = {
     "dil_conv_5x5": _conv(5, 2),
     "identity": _identity,
     "none": _zero(1),
-    "up_nearest": _upsample("nearest"),
-    "up_bilinear": _upsample("bilinear"),
+    "up_nearest": upsample_op("nearest", upsample_last=True),  # the same function, 4x fewer pixels (profile)
+    "up_bilinear": upsample_op("bilinear"),
     "none_up": _zero(2),
 }
 

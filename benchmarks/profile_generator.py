@@ -1,0 +1,206 @@
+"""Where a searched generator's step goes: each generator of the generators grid timed whole and edge by edge.
+
+    python benchmarks/profile_generator.py --workdir runs/reproduce_generators [--labels gdfq,gumbel,...] [--steps 10]
+
+Issue 21: a compress cell with a searched generator costs 1.6-2.1x GDFQ's (table ``reproduce_generators_cost``).
+Every generator is built as the compress cell builds it (compress config ``standard``: widths, latent size) and
+timed at that config's batch (128) on one thread, deterministic, as the grid's cells run:
+
+- **step ms**: one training step of the generator alone, forward and backward (loss mean(x^2): the gradient
+  reaches every weight as the teacher's loss would), median of ``--steps`` after 3 untimed ones;
+- **forward ms**: its forward pass in training mode (the student phase draws its images so);
+- **compress step ms**: one joint iteration of the cell's ``CompressTrainer`` (generator step + W4A4 student
+  step, the grid's pinned teacher), and its ratio to GDFQ's, measured in the same run: what a cell costs;
+- **by op**: each edge's op alone, at the shape it gets in the generator, forward and backward, summed per op
+  kind; the rest of the step (stem, head, the nodes' sums) is ``step - sum``.
+
+The lever measured in the same run: nearest up/cross edges computed with the upsampling last
+(``ops.upsample_op(..., upsample_last=True)``, the same function on a quarter of the pixels) against upsampling
+first (the order until 2026-12-07). Rows ``order = up first`` rebuild the generator with the old order.
+Table ``generator_profile``. A benchmark, not a test.
+"""
+
+import collections
+import contextlib
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import reproduce_grid as grid  # noqa: E402
+from absl import flags  # noqa: E402
+
+from autorecon_tf import cli, determinism  # noqa: E402
+from autorecon_tf.compat import tf  # noqa: E402
+from autorecon_tf.errors import UserError  # noqa: E402
+from autorecon_tf.pipelines.methods import METHODS  # noqa: E402
+from autorecon_tf.quantization import build_student  # noqa: E402
+from autorecon_tf.search_space import load_genotype, ops  # noqa: E402
+from autorecon_tf.search_space.macro import EDGES  # noqa: E402
+from autorecon_tf.search_space.ops import ZERO_OPS  # noqa: E402
+from autorecon_tf.teachers.loader import load_teacher  # noqa: E402
+from autorecon_tf.trainers import optimizers  # noqa: E402
+from autorecon_tf.trainers.compress_trainer import CompressTrainer, latent_dataset  # noqa: E402
+from benchmarks.flops import forward_flops  # noqa: E402
+from benchmarks.report import REPO, record  # noqa: E402
+
+PRESET = grid.get_preset("generators")
+flags.DEFINE_string("workdir", "runs/reproduce_generators", "The generators grid's workdir (its searches).")
+flags.DEFINE_list("labels", list(PRESET.generators), "Generators to profile (gdfq needs no search).")
+flags.DEFINE_integer("steps", 10, "Timed steps per measurement (the median is reported).")
+flags.DEFINE_bool("json_only", False, "Print the rows, do not touch BENCHMARKS.md.")
+
+ORDERS = {"up last": True, "up first": False}
+
+
+@contextlib.contextmanager
+def nearest_order(upsample_last):
+    """Builds nearest up/cross edges with the upsampling last (today's) or first (the old order)."""
+    saved = ops.OPS["up_nearest"]
+    ops.OPS["up_nearest"] = ops.upsample_op("nearest", upsample_last=upsample_last)
+    try:
+        yield
+    finally:
+        ops.OPS["up_nearest"] = saved
+
+
+def median_ms(function, steps):
+    for _ in range(3):
+        function()  # tracing and the first runs, untimed
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def train_step(model, inputs):
+    """A tf.function: forward (training) and backward of ``model`` with loss mean(x^2), gradients materialised."""
+    variables = model.trainable_variables
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            outputs = model(inputs, training=True)
+            loss = tf.reduce_mean(tf.square(outputs))
+        return [tf.reduce_sum(gradient) for gradient in tape.gradient(loss, variables)]
+
+    return lambda: [value.numpy() for value in step()]
+
+
+def forward(model, inputs):
+    step = tf.function(lambda: model(inputs, training=True))
+    return lambda: step().numpy()
+
+
+def edge_ops(model, genotype):
+    """``[(op, input shape)]`` of every kept edge of ``genotype`` in the built ``model``."""
+    found = []
+    for edge, op in zip(EDGES, genotype.ops):
+        if op in ZERO_OPS:
+            continue
+        first = next(layer for layer in model.layers if layer.name.startswith(f"{edge.name}_"))
+        channels = None if op == "identity" else int(model.get_layer(f"{edge.name}_conv").filters)
+        found.append((op, tuple(first.input.shape[1:]), channels))
+    return found
+
+
+def op_ms(op, shape, channels, batch, steps):
+    """One op alone at ``shape`` (a fresh instance), forward and backward."""
+    layer = ops.OPS[op](channels or shape[-1], name="probe")
+    inputs = tf.random.normal([batch, *shape])
+    layer(inputs)
+    variables = layer.trainable_variables
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_mean(tf.square(layer(inputs, training=True)))
+        return [tf.reduce_sum(gradient) for gradient in tape.gradient(loss, [inputs, *variables])]
+
+    return median_ms(lambda: [value.numpy() for value in step()], steps)
+
+
+def compress_ms(generator, teacher, batch, steps):
+    """One joint iteration (generator step + student step) of the compress cell's trainer, W4A4."""
+    trainer = CompressTrainer(generator, teacher.model, build_student(teacher.model, 4, 4))
+    trainer.compile(
+        generator_optimizer=optimizers.generator_optimizer(), student_optimizer=optimizers.student_optimizer()
+    )
+    trainer.warmup = False
+    iterator = iter(latent_dataset(batch, int(generator.inputs[0].shape[-1]), teacher.num_classes))
+    step = trainer.make_train_function(force=True)
+    return median_ms(lambda: float(step(iterator)["generator_loss"]), steps)
+
+
+def rows_for(label, order, config, teacher, workdir, steps):
+    genotype_path = None
+    if label != "gdfq":
+        genotype_path = os.path.join(workdir, grid.search_stage_name("resnet20", label), "genotype.json")
+        if not os.path.isfile(genotype_path):
+            raise UserError(f"{genotype_path!r} does not exist: run the generators preset's search {label!r} first")
+    method = "searched" if genotype_path else "gdfq"
+    with nearest_order(ORDERS[order]):
+        generator = METHODS[method].build_generator(config, teacher, genotype_path)
+        batch = int(config.batch_size)
+        inputs = [tf.random.normal([batch, int(generator.inputs[0].shape[-1])]), tf.zeros([batch], tf.int32)]
+        step, fwd = median_ms(train_step(generator, inputs), steps), median_ms(forward(generator, inputs), steps)
+        joint = compress_ms(generator, teacher, batch, steps)
+        by_op = collections.Counter()
+        if genotype_path:
+            genotype = load_genotype(genotype_path, teacher.input_shape, teacher.num_classes)
+            for op, shape, channels in edge_ops(generator, genotype):
+                by_op[op] += op_ms(op, shape, channels, batch, steps)
+    return {
+        "generator": label,
+        "order": order if genotype_path else "-",
+        "compress step ms": round(joint, 1),
+        "generator step ms": round(step, 1),
+        "forward ms": round(fwd, 1),
+        "MFLOPs/image": round(forward_flops(generator) / 1e6, 1),
+        **{f"{op} ms": round(by_op.get(op, 0.0), 1) for op in OP_COLUMNS},
+    }
+
+
+OP_COLUMNS = ("up_nearest", "up_bilinear", "conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+
+
+def main(argv):
+    del argv
+    args = flags.FLAGS
+    determinism.configure(0, True)  # one thread, as the grid's cells
+    config = cli.load_config(os.path.join(REPO, "configs", PRESET.compress[0]), PRESET.compress[1])
+    unknown = [label for label in args.labels if label not in PRESET.generators]
+    if unknown:
+        raise UserError(f"--labels {','.join(unknown)}: not a generator of the preset ({', '.join(PRESET.generators)})")
+    teacher = load_teacher(os.path.join(REPO, PRESET.archive, "teacher_resnet20.keras"))
+    rows = []
+    for label in args.labels:
+        for order in ORDERS if label != "gdfq" else ("up last",):
+            rows.append(rows_for(label, order, config, teacher, os.path.abspath(args.workdir), args.steps))
+            print(rows[-1], flush=True)
+    gdfq = next((row["compress step ms"] for row in rows if row["generator"] == "gdfq"), None)
+    for row in rows:
+        row["x GDFQ"] = f"{row['compress step ms'] / gdfq:.2f}" if gdfq else "-"
+    if args.json_only:
+        return
+    record(
+        "generator_profile",
+        rows,
+        list(rows[0]),
+        notes=(
+            f"Batch {config.batch_size}, one thread (determinism.configure), median of {args.steps} steps; "
+            "by op: each kept edge's op alone at its shape, forward + backward, summed per op kind (alone, an op "
+            "also pays its own call and loss, so the sums exceed the generator step). x GDFQ: compress step over GDFQ's."
+        ),
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)
