@@ -23,11 +23,11 @@ counts even when deterministic, so a number is reproducible on the same kind.
 
 import hashlib
 import os
-import platform
 
 from absl import logging
 
 from autorecon_tf.compat import keras, tf
+from autorecon_tf.utils.machine import cpu_model
 
 # Streams of random numbers drawn from one seed; each is an independent sequence.
 STREAMS = ("latent", "labels", "images", "gumbel_weights", "gumbel_arch", "augment", "shuffle")
@@ -119,32 +119,6 @@ def is_deterministic():
 
     memory_optimizer_off = _rewrite_options().memory_optimization == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
     return bool(tf_config.is_op_determinism_enabled()) and _threads() == (1, 1) and memory_optimizer_off
-
-
-def cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``) with its family, model and AMX/AVX-512 flags.
-
-    Virtual machines report generic names ("AMD EPYC", "Intel(R) Xeon(R) Processor") for
-    CPUs of different speed; the family/model numbers and flags tell them apart.
-    """
-    facts = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "cpu family", "model", "flags") and key not in facts:
-                    facts[key] = value.strip()
-                if not line.strip() and facts:
-                    break
-    except OSError:
-        pass
-    if "model name" not in facts:
-        return platform.processor() or platform.machine()
-    flags = set(facts.get("flags", "").split())
-    features = [name for name in ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if name in flags]
-    extra = f"family {facts.get('cpu family', '?')} model {facts.get('model', '?')}"
-    return f"{facts['model name']} ({extra}; {' '.join(features) or 'no AVX-512'})"
 
 
 def run_facts():

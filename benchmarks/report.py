@@ -31,7 +31,7 @@ def onednn_enabled():
 
 def machine():
     """CPU model, core count, memory, Python and oneDNN: what a reader needs to compare numbers."""
-    from autorecon_tf.determinism import cpu_model  # the one /proc/cpuinfo reader (records use it too)
+    from autorecon_tf.utils.machine import cpu_model  # the one /proc/cpuinfo reader (records use it too)
 
     cpu = cpu_model()
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30

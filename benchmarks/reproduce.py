@@ -53,6 +53,7 @@ from absl import flags  # noqa: E402
 from autorecon_tf import cli  # noqa: E402
 from autorecon_tf.errors import UserError  # noqa: E402
 from autorecon_tf.utils import atomic  # noqa: E402
+from autorecon_tf.utils.machine import cpu_model  # noqa: E402
 
 TOOLS = os.path.join(REPO, "tools")
 CONFIGS = os.path.join(REPO, "configs")
@@ -218,6 +219,7 @@ def teacher_stage(teacher, workdir):
             "test_top1": record["test_top1"],
             "process_seconds": seconds,
             "peak_rss_mib": peak,
+            "cpu": cpu_model(),
             "images_seen": None,
             "log": log_path,
             "finished": _now(),
@@ -299,6 +301,7 @@ def search_stage(preset, teacher, teacher_path, workdir, reuse=None, search=None
             "process_seconds": seconds,  # the last invocation, start-up and graph tracing included
             "images_per_second": images / seconds,
             "peak_rss_mib": peak,
+            "cpu": cpu_model(),
             "genotype": genotype,
             "log": log_path,
             "finished": _now(),

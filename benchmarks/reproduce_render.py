@@ -262,7 +262,13 @@ def scale_rows(cells):
     return rows
 
 
+def _cell_cpu(cell):
+    return (cell.get("determinism") or {}).get("cpu") or "not recorded"
+
+
 def cost_rows(cells, stages):
+    """A row per search stage, and per (teacher, generator, CPU) of the compress cells: the cells of a grid that
+    moved between machines are not pooled across CPUs."""
     rows = []
     for stage in stages:
         seconds = stage["process_seconds"]
@@ -275,6 +281,7 @@ def cost_rows(cells, stages):
                 + (f" {label} ({stage['method']})" if label != "searched" else "")
                 + (f" (reused: {stage['search_steps']} steps, not timed here)" if reused else ""),
                 "teacher": stage["teacher"],
+                "cpu": stage.get("cpu") or "not recorded",
                 "runs": 1,
                 "wall time (min)": f"{seconds / 60:.1f}" if seconds is not None else "",
                 "generated images": f"{images:,}" if images else "",
@@ -282,11 +289,13 @@ def cost_rows(cells, stages):
                 "peak RSS (MiB)": f"{stage['peak_rss_mib']:.0f}" if stage["peak_rss_mib"] is not None else "",
             }
         )
-    for (teacher, method), members in _groups(cells, lambda cell: (cell["teacher"], cell["generator"])).items():
+    groups = _groups(cells, lambda cell: (cell["teacher"], cell["generator"], _cell_cpu(cell)))
+    for (teacher, method, cpu), members in groups.items():
         rows.append(
             {
                 "stage": f"compress {method}",
                 "teacher": teacher,
+                "cpu": cpu,
                 "runs": len(members),
                 "wall time (min)": f"{np.median([cell['wall_time_seconds'] for cell in members]) / 60:.1f}",
                 "generated images": f"{int(np.median([cell['generated_images'] for cell in members])):,}",
@@ -503,14 +512,25 @@ def render(preset, workdir, keep_stamp=False):
             report.record(
                 f"{name}_{suffix}", rows, list(rows[0]), text, markdown=markdown, results=results, keep_stamp=keep_stamp
             )
-    cost_columns = ["stage", "teacher", "runs", "wall time (min)", "generated images", "images/s", "peak RSS (MiB)"]
+    cost_columns = [
+        "stage",
+        "teacher",
+        "cpu",
+        "runs",
+        "wall time (min)",
+        "generated images",
+        "images/s",
+        "peak RSS (MiB)",
+    ]
     cost_notes = (
         "Compression rows: median over the runs (robust to a run that was paused or shared the CPU) of the"
         " tool's wall time (resumes included) and images/s of its training loop (images through the student);"
         " search rows: the whole process, start-up and tracing"
         " included; a Gumbel search's images are batch x (T1 per warm-up step + (T1 + V1) per later step)"
         " (records before 2026-12-05 counted T1 + V1 in the warm-up too), a keras-tuner search's those of its"
-        " completed trials. Peak RSS of the tool's process."
+        " completed trials. Peak RSS of the tool's process. cpu: a cell's from its record (the tool's run facts),"
+        " a stage's as the harness read it (stage records before 2026-12-07 have none); cells on different CPUs"
+        " get separate rows."
     )
     report.record(
         f"{name}_cost",

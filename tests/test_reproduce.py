@@ -130,6 +130,30 @@ def test_search_reuse_checks_its_directory_and_teacher(tmp_path):
     assert reproduce.search_overrides(preset, [str(search)], {"resnet20": str(teacher)}) == {"resnet20": str(search)}
 
 
+def test_the_cost_table_does_not_pool_cells_of_different_cpus():
+    import reproduce_render
+
+    def cell(seconds, cpu):
+        facts = {"determinism": {"cpu": cpu}} if cpu else {}
+        return {
+            "teacher": "resnet20",
+            "generator": "gdfq",
+            "wall_time_seconds": seconds,
+            "generated_images": 10,
+            "images_per_second": 1.0,
+            "peak_rss_mib": 100.0,
+            **facts,
+        }
+
+    cells = [cell(60, "Zen 4"), cell(180, "Zen 4"), cell(600, "Zen 3"), cell(6, None)]
+    rows = {row["cpu"]: row for row in reproduce_render.cost_rows(cells, [])}
+    assert {cpu: (row["runs"], row["wall time (min)"]) for cpu, row in rows.items()} == {
+        "Zen 4": (2, "2.0"),
+        "Zen 3": (1, "10.0"),
+        "not recorded": (1, "0.1"),
+    }
+
+
 def test_reused_search_is_copied_recorded_and_rendered_as_untimed(tmp_path):
     import reproduce
     import reproduce_render

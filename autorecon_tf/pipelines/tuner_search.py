@@ -49,7 +49,6 @@ from autorecon_tf.trainers.reconstruction_trainer import ReconstructionTrainer
 from autorecon_tf.utils import atomic, records
 
 
-
 def save_state(stateful, path):
     """keras-tuner's ``Stateful.save`` (its state as JSON at ``path``), but atomic: a kill leaves the old file."""
     with atomic.atomic_path(path) as tmp:
