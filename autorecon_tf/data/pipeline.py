@@ -14,6 +14,8 @@ from autorecon_tf.compat import tf
 from autorecon_tf.determinism import indexed_dataset, shuffled_indices, step_seed
 from autorecon_tf.errors import UserError
 
+DEFAULT_PIXEL_RANGE = (0.0, 255.0)  # our own teachers take uint8 pixels (the pipeline below feeds them so)
+
 
 @dataclasses.dataclass(frozen=True)
 class Preprocessing:

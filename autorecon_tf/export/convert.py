@@ -75,7 +75,7 @@ def convert_student(
         ``calibration_images``, which must then cover the real inputs.
       logit_margin: the logits' int8 range is the calibration logits' range
         times this, capped by the interval bound (None: the bound; see
-        ``ranges._bound_pool_and_dense``).
+        ``ranges._bound_by_inputs``).
       pixels: a :class:`~autorecon_tf.export.pixels.PixelInput`: the file takes raw pixels, the
         preprocessing its first op (``export/pixels.py``); the representative dataset is then
         ``calibration_images`` as pixels. None: the file takes the student's input.

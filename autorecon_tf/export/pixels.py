@@ -53,13 +53,13 @@ import dataclasses
 import numpy as np
 
 from autorecon_tf.compat import keras
+from autorecon_tf.data.pipeline import DEFAULT_PIXEL_RANGE
 from autorecon_tf.errors import UserError
 from autorecon_tf.export.affine import PREPROCESSING_LAYER, depthwise_affine
 from autorecon_tf.quantization.boundaries import input_quantize_layer
 
 # The export graph's layer names of the raw-pixel prefix; the affine's filter tensor carries PREPROCESSING_LAYER.
 PIXEL_QUANTIZER = "export_fq_pixels"
-DEFAULT_PIXEL_RANGE = (0.0, 255.0)  # our own teachers take uint8 pixels (data/pipeline.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,12 +112,6 @@ class PixelInput:
             "offset": list(self.offset),
             "note": "the .tflite takes the pixels the model takes (float32); the preprocessing is its first op",
         }
-
-
-def teacher_pixel_range(teacher):
-    """The pixels a teacher takes: its resolved input space's range (a user's model), else 0..255 (teacher.json)."""
-    space = getattr(teacher, "space", None)
-    return tuple(space.pixel_range) if space is not None else DEFAULT_PIXEL_RANGE
 
 
 def pixel_input(preprocessing, student_shape, pixel_range=None, image_shape=None):

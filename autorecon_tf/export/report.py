@@ -27,7 +27,7 @@ from autorecon_tf.export.grid_check import check_grids
 from autorecon_tf.export.int4 import MAX_INT4_WEIGHT_BITS, kernel_paths, to_int4
 from autorecon_tf.export.latency import measure_latency
 from autorecon_tf.export.parity import parity_report, parity_verdict
-from autorecon_tf.export.pixels import check_covered, pixel_input, teacher_pixel_range
+from autorecon_tf.export.pixels import check_covered, pixel_input
 from autorecon_tf.export.runtime import make_interpreter, run_tflite
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN
@@ -309,7 +309,7 @@ def _preprocessing_note(pixels):
 
 def _input(teacher, config, image_shape):
     """``(PixelInput or None, the student input's data-free range)`` for ``config.export.raw_pixels``."""
-    pixel_range = teacher_pixel_range(teacher)
+    pixel_range = teacher.pixel_range
     input_range = preprocessing_input_range(teacher.preprocessing, pixel_range)
     if not config.export.get("raw_pixels", True):
         return None, input_range

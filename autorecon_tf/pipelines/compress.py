@@ -43,7 +43,6 @@ from autorecon_tf.data.calibration import held_out_images, noise_images
 from autorecon_tf.data.eval_data import run_data
 from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model, fidelity
-from autorecon_tf.export.pixels import teacher_pixel_range
 from autorecon_tf.pipelines.methods import METHODS
 from autorecon_tf.quantization import build_student, quantization_report, set_deploy_ranges
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
@@ -118,9 +117,7 @@ class CompressJob:
             config.student.quantize_first_last,
             int8_boundaries=self.int8_boundaries,
             input_range=(
-                preprocessing_input_range(teacher.preprocessing, teacher_pixel_range(teacher))
-                if self.int8_boundaries
-                else None
+                preprocessing_input_range(teacher.preprocessing, teacher.pixel_range) if self.int8_boundaries else None
             ),
         )
         student_optimizer = optimizers.from_config(config.student_optimizer, student_steps, "student")

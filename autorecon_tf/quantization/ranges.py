@@ -13,7 +13,7 @@ or noise: the tool is data-free). Data-free rules:
   range that noise images cannot;
 * the logits (a linear Dense): the measured range times ``LOGIT_MARGIN``,
   capped by the interval bound of the kernel over its input's range
-  (:func:`logit_bound`, :func:`margin_range`; why in ``_bound_pool_and_dense``);
+  (:func:`logit_bound`, :func:`margin_range`; why in ``_bound_by_inputs``);
 * an Add (student): the measured range unioned with the sum of its inputs' ranges;
 * a pooling output (export): its input's range; fed by an a-bit activation, a
   fine grid on which its input and output are exact (``_fine_pool_ranges``).
@@ -153,7 +153,7 @@ def measure_ranges(student, names, images, batch_size=64, input_range=None, logi
     When given it replaces the range measured on ``images``: generated or noise
     images say nothing reliable about the range of real inputs, and an input
     range that is too narrow clips every real image before the first conv.
-    ``logit_margin``: see ``_bound_pool_and_dense``.
+    ``logit_margin``: see ``_bound_by_inputs``.
     """
     facts = student_facts(student)
     extremes = output_extremes(student, names, images, batch_size)
@@ -171,7 +171,7 @@ def _ranges(student, names, extremes, facts, input_range, logit_margin):
     inputs_of = facts.graph.producers
     _shared_concat_ranges(student, ranges, inputs_of)
     _fine_pool_ranges(student, ranges, facts.grids, inputs_of)
-    _bound_pool_and_dense(student, ranges, facts, logit_margin)
+    _bound_by_inputs(student, ranges, facts, logit_margin)
     return {name: (min(float(lo), 0.0), max(float(hi), 0.0)) for name, (lo, hi) in ranges.items()}
 
 
@@ -229,7 +229,7 @@ def _fine_pool_ranges(student, ranges, grids, inputs_of):
         ranges[name] = fine_range
 
 
-def _bound_pool_and_dense(student, ranges, facts, logit_margin=LOGIT_MARGIN):
+def _bound_by_inputs(student, ranges, facts, logit_margin=LOGIT_MARGIN):
     """Replaces measured ranges by guaranteed bounds where the inputs' ranges give one.
 
     A pooling output lies inside its input's range, a pass-through layer's output (ZeroPadding2D, ...) too,

@@ -19,7 +19,7 @@ import os
 import zipfile
 
 from autorecon_tf.compat import keras, tf
-from autorecon_tf.data.pipeline import Preprocessing
+from autorecon_tf.data.pipeline import DEFAULT_PIXEL_RANGE, Preprocessing
 from autorecon_tf.errors import UserError
 from autorecon_tf.teachers import input_space
 from autorecon_tf.utils.records import read_record
@@ -55,6 +55,11 @@ class Teacher:
     preprocessing: Preprocessing
     info: dict
     space: object = None  # input_space.InputSpace, for a model without teacher.json
+
+    @property
+    def pixel_range(self):
+        """The pixels it takes: its resolved input space's range (a user's model), else 0..255 (teacher.json)."""
+        return tuple(self.space.pixel_range) if self.space is not None else DEFAULT_PIXEL_RANGE
 
     def summary(self):
         kind = "probabilities" if self.outputs_probabilities else "logits"
