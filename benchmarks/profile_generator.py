@@ -14,7 +14,8 @@ timed at that config's batch (128) on one thread, deterministic, as the grid's c
 - **by op**: each edge's op alone, at the shape it gets in the generator, forward and backward, summed per op
   kind; the rest of the step (stem, head, the nodes' sums) is ``step - sum``.
 
-The lever measured in the same run: nearest up/cross edges computed with the upsampling last
+The generators (and the two orders) are timed in turn, step by step, so that a shared machine's drifting load
+falls on each alike. The lever measured in the same run: nearest up/cross edges computed with the upsampling last
 (``ops.upsample_op(..., upsample_last=True)``, the same function on a quarter of the pixels) against upsampling
 first (the order until 2026-12-07). Rows ``order = up first`` rebuild the generator with the old order.
 Table ``generator_profile``. A benchmark, not a test.
@@ -53,6 +54,7 @@ flags.DEFINE_string("workdir", "runs/reproduce_generators", "The generators grid
 flags.DEFINE_list("labels", list(PRESET.generators), "Generators to profile (gdfq needs no search).")
 flags.DEFINE_integer("steps", 10, "Timed steps per measurement (the median is reported).")
 flags.DEFINE_bool("json_only", False, "Print the rows, do not touch BENCHMARKS.md.")
+flags.DEFINE_bool("by_op_today_only", False, "Time the ops one by one in today's order only (halves the run).")
 
 ORDERS = {"up last": True, "up first": False}
 
@@ -68,15 +70,25 @@ def nearest_order(upsample_last):
         ops.OPS["up_nearest"] = saved
 
 
-def median_ms(function, steps):
-    for _ in range(3):
-        function()  # tracing and the first runs, untimed
-    times = []
+def interleaved_ms(functions, steps):
+    """Median ms of each of ``functions``, timed in turn (A, B, C, A, B, C, ...) after 3 untimed calls each.
+
+    On a shared machine the load drifts during a run; taking the variants in turn gives each the same drift.
+    """
+    for function in functions:
+        for _ in range(3):
+            function()  # tracing and the first runs, untimed
+    times = [[] for _ in functions]
     for _ in range(steps):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+        for function, spent in zip(functions, times):
+            started = time.perf_counter()
+            function()
+            spent.append(time.perf_counter() - started)
+    return [1000 * statistics.median(spent) for spent in times]
+
+
+def median_ms(function, steps):
+    return interleaved_ms([function], steps)[0]
 
 
 def train_step(model, inputs):
@@ -127,8 +139,8 @@ def op_ms(op, shape, channels, batch, steps):
     return median_ms(lambda: [value.numpy() for value in step()], steps)
 
 
-def compress_ms(generator, teacher, batch, steps):
-    """One joint iteration (generator step + student step) of the compress cell's trainer, W4A4."""
+def compress_step(generator, teacher, batch):
+    """One joint iteration (generator step + student step) of the compress cell's trainer, W4A4, as a callable."""
     trainer = CompressTrainer(generator, teacher.model, build_student(teacher.model, 4, 4))
     trainer.compile(
         generator_optimizer=optimizers.generator_optimizer(), student_optimizer=optimizers.student_optimizer()
@@ -136,36 +148,43 @@ def compress_ms(generator, teacher, batch, steps):
     trainer.warmup = False
     iterator = iter(latent_dataset(batch, int(generator.inputs[0].shape[-1]), teacher.num_classes))
     step = trainer.make_train_function(force=True)
-    return median_ms(lambda: float(step(iterator)["generator_loss"]), steps)
+    return lambda: float(step(iterator)["generator_loss"])
 
 
-def rows_for(label, order, config, teacher, workdir, steps):
-    genotype_path = None
-    if label != "gdfq":
-        genotype_path = os.path.join(workdir, grid.search_stage_name("resnet20", label), "genotype.json")
-        if not os.path.isfile(genotype_path):
-            raise UserError(f"{genotype_path!r} does not exist: run the generators preset's search {label!r} first")
-    method = "searched" if genotype_path else "gdfq"
+def genotype_path(label, workdir):
+    """The genotype of ``label``'s search in the grid's ``workdir`` (None for GDFQ's generator)."""
+    if label == "gdfq":
+        return None
+    path = os.path.join(workdir, grid.search_stage_name("resnet20", label), "genotype.json")
+    if not os.path.isfile(path):
+        raise UserError(f"{path!r} does not exist: run the generators preset's search {label!r} first")
+    return path
+
+
+def variant(label, order, config, teacher, workdir):
+    """One generator to time: its row's keys, the model, and its three step callables."""
+    path = genotype_path(label, workdir)
     with nearest_order(ORDERS[order]):
-        generator = METHODS[method].build_generator(config, teacher, genotype_path)
-        batch = int(config.batch_size)
-        inputs = [tf.random.normal([batch, int(generator.inputs[0].shape[-1])]), tf.zeros([batch], tf.int32)]
-        step, fwd = median_ms(train_step(generator, inputs), steps), median_ms(forward(generator, inputs), steps)
-        joint = compress_ms(generator, teacher, batch, steps)
-        by_op = collections.Counter()
-        if genotype_path:
-            genotype = load_genotype(genotype_path, teacher.input_shape, teacher.num_classes)
-            for op, shape, channels in edge_ops(generator, genotype):
-                by_op[op] += op_ms(op, shape, channels, batch, steps)
+        generator = METHODS["searched" if path else "gdfq"].build_generator(config, teacher, path)
+    batch = int(config.batch_size)
+    inputs = [tf.random.normal([batch, int(generator.inputs[0].shape[-1])]), tf.zeros([batch], tf.int32)]
     return {
-        "generator": label,
-        "order": order if genotype_path else "-",
-        "compress step ms": round(joint, 1),
-        "generator step ms": round(step, 1),
-        "forward ms": round(fwd, 1),
-        "MFLOPs/image": round(forward_flops(generator) / 1e6, 1),
-        **{f"{op} ms": round(by_op.get(op, 0.0), 1) for op in OP_COLUMNS},
+        "label": label,
+        "order": order if path else "-",
+        "genotype": path,
+        "generator": generator,
+        "steps": (compress_step(generator, teacher, batch), train_step(generator, inputs), forward(generator, inputs)),
     }
+
+
+def by_op_ms(found, teacher, batch, steps, order):
+    """Each kept edge's op timed alone, summed per op kind (``order``: how nearest edges are built)."""
+    genotype = load_genotype(found["genotype"], teacher.input_shape, teacher.num_classes)
+    totals = collections.Counter()
+    with nearest_order(ORDERS[order]):
+        for op, shape, channels in edge_ops(found["generator"], genotype):
+            totals[op] += op_ms(op, shape, channels, batch, steps)
+    return totals
 
 
 OP_COLUMNS = ("up_nearest", "up_bilinear", "conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -180,11 +199,30 @@ def main(argv):
     if unknown:
         raise UserError(f"--labels {','.join(unknown)}: not a generator of the preset ({', '.join(PRESET.generators)})")
     teacher = load_teacher(os.path.join(REPO, PRESET.archive, "teacher_resnet20.keras"))
+    workdir = os.path.abspath(args.workdir)
+    variants = [
+        variant(label, order, config, teacher, workdir)
+        for label in args.labels
+        for order in (ORDERS if label != "gdfq" else ("up last",))
+    ]
+    timings = [interleaved_ms([found["steps"][index] for found in variants], args.steps) for index in range(3)]
     rows = []
-    for label in args.labels:
-        for order in ORDERS if label != "gdfq" else ("up last",):
-            rows.append(rows_for(label, order, config, teacher, os.path.abspath(args.workdir), args.steps))
-            print(rows[-1], flush=True)
+    for number, found in enumerate(variants):
+        compress, step, fwd = (timing[number] for timing in timings)
+        timed = found["genotype"] and (ORDERS[found["order"]] or not args.by_op_today_only)
+        totals = by_op_ms(found, teacher, int(config.batch_size), args.steps, found["order"]) if timed else {}
+        rows.append(
+            {
+                "generator": found["label"],
+                "order": found["order"],
+                "compress step ms": round(compress, 1),
+                "generator step ms": round(step, 1),
+                "forward ms": round(fwd, 1),
+                "MFLOPs/image": round(forward_flops(found["generator"]) / 1e6, 1),
+                **{f"{op} ms": round(totals.get(op, 0.0), 1) if timed else "-" for op in OP_COLUMNS},
+            }
+        )
+        print(rows[-1], flush=True)
     gdfq = next((row["compress step ms"] for row in rows if row["generator"] == "gdfq"), None)
     for row in rows:
         row["x GDFQ"] = f"{row['compress step ms'] / gdfq:.2f}" if gdfq else "-"
@@ -195,7 +233,8 @@ def main(argv):
         rows,
         list(rows[0]),
         notes=(
-            f"Batch {config.batch_size}, one thread (determinism.configure), median of {args.steps} steps; "
+            f"Batch {config.batch_size}, one thread (determinism.configure), median of {args.steps} steps, the "
+            "generators timed in turn step by step (the same load drift for each); "
             "by op: each kept edge's op alone at its shape, forward + backward, summed per op kind (alone, an op "
             "also pays its own call and loss, so the sums exceed the generator step). x GDFQ: compress step over GDFQ's."
         ),
