@@ -91,16 +91,18 @@ def median_ms(function, steps):
     return interleaved_ms([function], steps)[0]
 
 
-def train_step(model, inputs):
-    """A tf.function: forward (training) and backward of ``model`` with loss mean(x^2), gradients materialised."""
-    variables = model.trainable_variables
+def backward_step(layer, inputs, also_inputs=False):
+    """A callable: forward (training) and backward of ``layer(inputs)`` with loss mean(x^2), gradients materialised
+    (for its weights, and with ``also_inputs`` for ``inputs`` too, as an op inside a generator gets)."""
+    sources = [inputs, *layer.trainable_variables] if also_inputs else layer.trainable_variables
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            outputs = model(inputs, training=True)
-            loss = tf.reduce_mean(tf.square(outputs))
-        return [tf.reduce_sum(gradient) for gradient in tape.gradient(loss, variables)]
+            if also_inputs:
+                tape.watch(inputs)
+            loss = tf.reduce_mean(tf.square(layer(inputs, training=True)))
+        return [tf.reduce_sum(gradient) for gradient in tape.gradient(loss, sources)]
 
     return lambda: [value.numpy() for value in step()]
 
@@ -111,7 +113,7 @@ def forward(model, inputs):
 
 
 def edge_ops(model, genotype):
-    """``[(op, input shape)]`` of every kept edge of ``genotype`` in the built ``model``."""
+    """``[(op, input shape, output channels or None)]`` of every kept edge of ``genotype`` in the built ``model``."""
     found = []
     for edge, op in zip(EDGES, genotype.ops):
         if op in ZERO_OPS:
@@ -127,16 +129,7 @@ def op_ms(op, shape, channels, batch, steps):
     layer = ops.OPS[op](channels or shape[-1], name="probe")
     inputs = tf.random.normal([batch, *shape])
     layer(inputs)
-    variables = layer.trainable_variables
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            loss = tf.reduce_mean(tf.square(layer(inputs, training=True)))
-        return [tf.reduce_sum(gradient) for gradient in tape.gradient(loss, [inputs, *variables])]
-
-    return median_ms(lambda: [value.numpy() for value in step()], steps)
+    return median_ms(backward_step(layer, inputs, also_inputs=True), steps)
 
 
 def compress_step(generator, teacher, batch):
@@ -173,7 +166,11 @@ def variant(label, order, config, teacher, workdir):
         "order": order if path else "-",
         "genotype": path,
         "generator": generator,
-        "steps": (compress_step(generator, teacher, batch), train_step(generator, inputs), forward(generator, inputs)),
+        "steps": (
+            compress_step(generator, teacher, batch),
+            backward_step(generator, inputs),
+            forward(generator, inputs),
+        ),
     }
 
 
