@@ -14,6 +14,12 @@ step, mostly in the convolution backward pass (BENCHMARKS.md, "Machine speed").
 TensorFlow reads the variable when it is imported, so ``autorecon_tf/__init__.py``
 imports this module first. Set ``TF_ENABLE_ONEDNN_OPTS=0`` to compare.
 
+One oneDNN bug is sidestepped (:func:`sidestep_onednn_strided_1x1_bug`): on a CPU with
+AVX2 but no AVX-512, run on one intra-op thread (``config.deterministic=True``), the
+filter gradient of a 1x1 stride-2 convolution on fewer than 8 input channels writes past
+its buffer and the process dies of heap corruption (TensorFlow 2.21; measured on AMD EPYC
+family 25 model 1; BUILD.md, "Scaling out").
+
 A quiet start. TensorFlow 2.21 writes its C++ start-up lines (``oneDNN custom
 operations are on``, ``Could not find cuda drivers``, ``failed call to cuInit``,
 ``All log messages before absl::InitializeLog() ...``) straight to file
@@ -29,6 +35,10 @@ higher on a tool's command line, brings all of it back.
 import contextlib
 import os
 import sys
+
+from absl import logging
+
+from autorecon_tf.utils.machine import cpu_flags
 
 VERBOSE_ENV = "AUTORECON_TF_VERBOSE"
 
@@ -103,4 +113,53 @@ with native_logs_silenced(QUIET):
 if QUIET:
     tf.get_logger().setLevel("ERROR")
 
-__all__ = ["TFOpLambda", "keras", "tf"]
+ISA_ENV = "ONEDNN_MAX_CPU_ISA"
+
+
+def strided_1x1_hazards(model):
+    """The names of ``model``'s (nested included) 1x1 strided Conv2D layers on fewer than 8 input channels."""
+    names = []
+    for layer in [model, *model.submodules]:
+        if not isinstance(layer, keras.layers.Conv2D) or isinstance(layer, keras.layers.Conv2DTranspose):
+            continue
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        if tuple(layer.kernel_size) == (1, 1) and max(layer.strides) > 1 and int(kernel.shape[2]) < 8:
+            names.append(layer.name)
+    return names
+
+
+def _one_intra_op_thread():
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    return threads == 1 or (threads == 0 and os.cpu_count() == 1)
+
+
+def sidestep_onednn_strided_1x1_bug(model, environ=None, flags=None, one_thread=None):
+    """Caps oneDNN at AVX (``ONEDNN_MAX_CPU_ISA=AVX``) where ``model`` would hit the bug above; returns the layers.
+
+    It acts only when every condition holds: oneDNN on, the CPU has AVX2 and no AVX-512, one
+    intra-op thread, ``ONEDNN_MAX_CPU_ISA`` unset, and ``model`` has such a layer. oneDNN
+    reads the cap when it makes its first kernel, so the loaders call this before the model
+    runs; it warns once. The cap costs about 1.9x a deterministic compress step (BUILD.md,
+    "Scaling out"); the alternatives are ``config.deterministic=False`` or ``TF_ENABLE_ONEDNN_OPTS=0``.
+    """
+    environ = os.environ if environ is None else environ
+    flags = cpu_flags() if flags is None else flags
+    one_thread = _one_intra_op_thread() if one_thread is None else one_thread
+    if environ.get("TF_ENABLE_ONEDNN_OPTS") != "1" or ISA_ENV in environ or not one_thread:
+        return []
+    if "avx2" not in flags or "avx512f" in flags:
+        return []
+    names = strided_1x1_hazards(model)
+    if names:
+        environ[ISA_ENV] = "AVX"
+        logging.warning(
+            f"{model.name}: layer {names[0]!r} is a strided 1x1 convolution on fewer than 8 channels; on one "
+            "thread oneDNN's AVX2 kernel for its gradient corrupts memory (TensorFlow 2.21), so this run "
+            f"uses oneDNN's AVX kernels ({ISA_ENV}=AVX, slower)"
+        )
+    return names
+
+
+__all__ = ["TFOpLambda", "keras", "sidestep_onednn_strided_1x1_bug", "tf"]

@@ -81,3 +81,43 @@ def test_tensorflow_logs_are_wanted_only_when_asked_for():
     assert tensorflow_logs_wanted([], {"AUTORECON_TF_VERBOSE": "1"})
     assert tensorflow_logs_wanted(["--verbosity=0"], {}) and tensorflow_logs_wanted(["-v", "1"], {})
     assert tensorflow_logs_wanted(["--verbosity", "info"], {}) and not tensorflow_logs_wanted(["-v=warning"], {})
+
+
+def _strided_1x1_net(channels, nested=False):
+    from autorecon_tf.compat import keras
+
+    inner = keras.Sequential(
+        [keras.Input((8, 8, channels)), keras.layers.Conv2D(8, 1, strides=2, name="shortcut")], name="inner"
+    )
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(channels, 3, padding="same", name="stem")(inputs)
+    x = inner(x) if nested else keras.layers.Conv2D(8, 1, strides=2, name="shortcut")(x)
+    return keras.Model(inputs, x, name="net")
+
+
+AVX2 = frozenset({"avx", "avx2", "fma"})
+ONEDNN_ON = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
+def test_a_strided_1x1_conv_on_few_channels_caps_onednn_at_avx_on_one_avx2_thread():
+    """The oneDNN heap corruption (compat's docstring): the cap is set only where every condition holds."""
+    from autorecon_tf.compat import ISA_ENV, sidestep_onednn_strided_1x1_bug, strided_1x1_hazards
+
+    assert strided_1x1_hazards(_strided_1x1_net(4, nested=True)) == ["shortcut"]
+    assert strided_1x1_hazards(_strided_1x1_net(8)) == []
+    risky = _strided_1x1_net(4)
+    environ = dict(ONEDNN_ON)
+    assert sidestep_onednn_strided_1x1_bug(risky, environ, AVX2, one_thread=True) == ["shortcut"]
+    assert environ[ISA_ENV] == "AVX"
+    for environ, flags, one_thread in (
+        (dict(ONEDNN_ON), AVX2 | {"avx512f"}, True),  # AVX-512 kernels: not affected
+        (dict(ONEDNN_ON), AVX2, False),  # several intra-op threads
+        ({"TF_ENABLE_ONEDNN_OPTS": "0"}, AVX2, True),
+        ({**ONEDNN_ON, ISA_ENV: "AVX2"}, AVX2, True),  # the user's own cap stands
+    ):
+        before = dict(environ)
+        assert sidestep_onednn_strided_1x1_bug(risky, environ, flags, one_thread) == []
+        assert environ == before
+    environ = dict(ONEDNN_ON)
+    assert sidestep_onednn_strided_1x1_bug(_strided_1x1_net(8), environ, AVX2, one_thread=True) == []
+    assert ISA_ENV not in environ

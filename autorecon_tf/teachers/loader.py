@@ -18,7 +18,7 @@ import importlib
 import os
 import zipfile
 
-from autorecon_tf.compat import keras, tf
+from autorecon_tf.compat import keras, sidestep_onednn_strided_1x1_bug, tf
 from autorecon_tf.data.pipeline import DEFAULT_PIXEL_RANGE, Preprocessing
 from autorecon_tf.errors import UserError
 from autorecon_tf.teachers import input_space
@@ -176,6 +176,7 @@ def teacher_from_model(
 ):
     """A :class:`Teacher` of a Keras model; ``path`` names it in messages and records, ``info`` is its teacher.json."""
     validate_teacher(model, path, require_batchnorm)
+    sidestep_onednn_strided_1x1_bug(model)  # before the model first runs (compat's docstring)
     info, space = dict(info or {}), None
     if "preprocessing" in info:
         if (input_range, input_mean, input_std) != (None, None, None):

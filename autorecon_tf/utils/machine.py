@@ -3,12 +3,8 @@
 import platform
 
 
-def cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``) with its family, model and AMX/AVX-512 flags.
-
-    Virtual machines report generic names ("AMD EPYC", "Intel(R) Xeon(R) Processor") for
-    CPUs of different speed; the family/model numbers and flags tell them apart.
-    """
+def _cpuinfo():
+    """The first processor's ``model name``, ``cpu family``, ``model`` and ``flags`` from /proc/cpuinfo ({} if none)."""
     facts = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -21,6 +17,21 @@ def cpu_model():
                     break
     except OSError:
         pass
+    return facts
+
+
+def cpu_flags():
+    """The CPU's feature flags (``/proc/cpuinfo``: ``avx2``, ``avx512f``, ...); empty where it cannot be read."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``) with its family, model and AMX/AVX-512 flags.
+
+    Virtual machines report generic names ("AMD EPYC", "Intel(R) Xeon(R) Processor") for
+    CPUs of different speed; the family/model numbers and flags tell them apart.
+    """
+    facts = _cpuinfo()
     if "model name" not in facts:
         return platform.processor() or platform.machine()
     flags = set(facts.get("flags", "").split())
