@@ -134,3 +134,19 @@ def test_require_logits_names_a_teacher_that_outputs_probabilities():
     probabilities = keras.Model(image, keras.layers.Dense(3, activation="softmax")(x))
     with pytest.raises(UserError, match="'softmax.keras' outputs probabilities"):
         require_logits(teacher_from_model(probabilities, "softmax.keras", info))
+
+
+def test_a_teacher_with_a_strided_1x1_conv_on_few_channels_caps_onednn_before_it_runs(monkeypatch, tiny_teacher):
+    """The tiny teacher's shortcut (4 -> 8 channels, 1x1 stride 2) is the oneDNN bug's layer (compat's docstring)."""
+    from autorecon_tf import compat
+    from autorecon_tf.teachers.loader import teacher_from_model
+
+    monkeypatch.setattr(compat, "cpu_flags", lambda: frozenset({"avx", "avx2"}))
+    monkeypatch.setattr(compat, "_one_intra_op_thread", lambda: True)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    monkeypatch.delenv(compat.ISA_ENV, raising=False)
+    try:
+        teacher_from_model(tiny_teacher, "tiny", {"preprocessing": {"mean": [0.0], "std": [1.0]}})
+        assert os.environ.get(compat.ISA_ENV) == "AVX"
+    finally:
+        os.environ.pop(compat.ISA_ENV, None)  # the test process's own oneDNN started long ago: no effect here
