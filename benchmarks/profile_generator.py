@@ -19,6 +19,11 @@ falls on each alike. The lever measured in the same run: nearest up/cross edges 
 (``ops.upsample_op(..., upsample_last=True)``, the same function on a quarter of the pixels) against upsampling
 first (the order until 2026-12-07). Rows ``order = up first`` rebuild the generator with the old order.
 Table ``generator_profile``. A benchmark, not a test.
+
+``--dilation_only``: a 5x5 convolution at the last block's shape (28x28, 16 -> 16 channels, batch 128), forward and
+backward, three ways timed in turn: undilated; dilation 2 as a Keras ``Conv2D`` runs it (``tf.nn.convolution``:
+space_to_batch + conv + batch_to_space); dilation 2 through ``tf.raw_ops.Conv2D``'s own ``dilations`` (the direct
+kernel). Table ``dilated_conv``.
 """
 
 import collections
@@ -55,6 +60,9 @@ flags.DEFINE_list("labels", list(PRESET.generators), "Generators to profile (gdf
 flags.DEFINE_integer("steps", 10, "Timed steps per measurement (the median is reported).")
 flags.DEFINE_bool("json_only", False, "Print the rows, do not touch BENCHMARKS.md.")
 flags.DEFINE_bool("by_op_today_only", False, "Time the ops one by one in today's order only (halves the run).")
+flags.DEFINE_bool(
+    "dilation_only", False, "Time only a 5x5 conv three ways: undilated, dilated as Keras runs it, direct."
+)
 
 ORDERS = {"up last": True, "up first": False}
 
@@ -184,6 +192,47 @@ def by_op_ms(found, teacher, batch, steps, order):
     return totals
 
 
+class _RawDilatedConv(tf.Module):
+    """A 5x5 conv through ``tf.raw_ops.Conv2D(dilations=2)``: TensorFlow's direct dilated kernel, no space_to_batch."""
+
+    def __init__(self, kernel):
+        super().__init__()
+        self.kernel = tf.Variable(kernel)
+
+    @property
+    def trainable_variables(self):
+        return [self.kernel]
+
+    def __call__(self, inputs, training=True):
+        del training
+        return tf.raw_ops.Conv2D(
+            input=inputs, filter=self.kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=[1, 2, 2, 1]
+        )
+
+
+def dilation_rows(batch, steps, shape=(28, 28, 16)):
+    """The ``--dilation_only`` rows: ms of each way (forward + backward, inputs' gradient too) and its ratio."""
+    from autorecon_tf.compat import keras
+
+    inputs = tf.random.normal([batch, *shape])
+    plain = keras.layers.Conv2D(shape[-1], 5, padding="same", use_bias=False)
+    keras_dilated = keras.layers.Conv2D(shape[-1], 5, padding="same", dilation_rate=2, use_bias=False)
+    for layer in (plain, keras_dilated):
+        layer(inputs)
+    direct = _RawDilatedConv(keras_dilated.kernel.numpy())
+    ways = {"undilated": plain, "dilated, Keras (space_to_batch)": keras_dilated, "dilated, direct kernel": direct}
+    timed = interleaved_ms([backward_step(layer, inputs, also_inputs=True) for layer in ways.values()], steps)
+    return [
+        {
+            "conv 5x5": name,
+            "shape": f"{batch}x{'x'.join(map(str, shape))}",
+            "ms": round(ms, 1),
+            "x undilated": f"{ms / timed[0]:.2f}",
+        }
+        for name, ms in zip(ways, timed)
+    ]
+
+
 OP_COLUMNS = ("up_nearest", "up_bilinear", "conv_1x1", "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
 
@@ -195,6 +244,17 @@ def main(argv):
     unknown = [label for label in args.labels if label not in PRESET.generators]
     if unknown:
         raise UserError(f"--labels {','.join(unknown)}: not a generator of the preset ({', '.join(PRESET.generators)})")
+    if args.dilation_only:
+        rows = dilation_rows(int(config.batch_size), args.steps)
+        print(rows, flush=True)
+        if not args.json_only:
+            record(
+                "dilated_conv",
+                rows,
+                list(rows[0]),
+                notes=f"One thread (determinism.configure), median of {args.steps} steps, the three timed in turn.",
+            )
+        return
     teacher = load_teacher(os.path.join(REPO, PRESET.archive, "teacher_resnet20.keras"))
     workdir = os.path.abspath(args.workdir)
     variants = [
