@@ -197,11 +197,7 @@ class _RawDilatedConv(tf.Module):
 
     def __init__(self, kernel):
         super().__init__()
-        self.kernel = tf.Variable(kernel)
-
-    @property
-    def trainable_variables(self):
-        return [self.kernel]
+        self.kernel = tf.Variable(kernel)  # tf.Module's trainable_variables finds it
 
     def __call__(self, inputs, training=True):
         del training
