@@ -1,4 +1,7 @@
-"""--strategy=multiworker end to end: 2 worker processes on 127.0.0.1 (1 CPU device each), compress and search.
+"""Helpers of the --strategy=multiworker tests: 2 worker processes on 127.0.0.1 (1 CPU device each).
+
+The tests are split by tool (tests/test_multiworker_compress.py, tests/test_multiworker_search.py) so that
+pytest-xdist's ``--dist=loadfile`` can run the two slowest tests of the suite on different workers.
 
 Each test starts both workers with their own ``TF_CONFIG`` (free ports) and the same command, as
 README's "Scaling out" tells a user to, and checks: both finish; only the chief writes (the
@@ -18,13 +21,8 @@ import pytest
 
 from autorecon_tf.distribute import local_workers, tf_config
 
-from compress_helpers import tool_command, write_tiny_teacher
-from conftest import make_tiny_teacher
-from helpers import PYTHON, REPO, tool_env
+from helpers import REPO, tool_env
 
-pytestmark = pytest.mark.slow
-
-SEARCH_CONFIG = os.path.join(REPO, "configs", "search_tiny.py")
 TIMEOUT = 900
 # Per-epoch losses of the 2-worker run against the one-process run on 2 CPU devices: the same global batch split
 # the same way (batch k's first half on worker/device 0), so each replica does the same arithmetic on the same
@@ -122,19 +120,6 @@ def assert_lost_worker_line(survivor, lost):
     assert f"lost worker {lost}" in lines[0] and "relaunch the same command on every worker" in lines[0], lines
 
 
-@pytest.fixture(scope="module")
-def compress_teacher(tmp_path_factory):
-    return write_tiny_teacher(str(tmp_path_factory.mktemp("teacher")), make_tiny_teacher)
-
-
-def _compress(teacher, workdir, *extra):
-    return tool_command(teacher, workdir, "--config.deterministic=True", *extra)
-
-
-def _no_metrics(workdir):
-    assert not os.path.exists(os.path.join(workdir, "metrics.json"))  # killed before the end
-
-
 def kill_and_relaunch(command, workdir, directory, victim, check_killed=None):
     """Starts 2 workers, kills ``victim`` at the first checkpoint, checks the survivor's one line, relaunches both.
 
@@ -154,68 +139,3 @@ def kill_and_relaunch(command, workdir, directory, victim, check_killed=None):
     assert_both_finished(results)
     assert_only_the_chief_wrote(relaunch, results)
     return done_before, results
-
-
-# One test per tool covers a cluster's whole contract, because each cluster launch costs a minute of tracing on
-# 2 cores: the 2-worker run is killed, relaunched, and must still end on the one-process run's curve and weights
-# (a resume is exact: tests/test_same_numbers.py).
-@pytest.mark.timeout(1800)  # three runs in a row on a loaded 2-core machine
-def test_compress_on_two_workers_killed_and_relaunched_matches_one_process(compress_teacher, tmp_path):
-    workdir = str(tmp_path / "run")
-    command = _compress(compress_teacher, workdir, "--strategy=multiworker", "--config.epochs=3")
-    done_before, results = kill_and_relaunch(command, workdir, str(tmp_path), victim=1, check_killed=_no_metrics)
-    assert "Resuming gdfq from the checkpoint after epoch" in results[0][1]
-    assert "gdfq W4A4: student top-1" in results[0][1]
-    assert {"student.keras", "generator.keras", "metrics.json", "checkpoints", "tensorboard"} <= set(
-        os.listdir(workdir)
-    )
-    with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as handle:
-        metrics = json.load(handle)
-    (resumed_at,) = metrics["resumed_at_epochs"]
-    assert 1 <= resumed_at and done_before - resumed_at <= 1, (done_before, resumed_at)
-    assert metrics["replicas"] == 2 and metrics["images_seen"] == 3 * 2 * 8  # global batch 8 = 2 x 4
-
-    reference = str(tmp_path / "one_process")
-    run_one_process(
-        _compress(compress_teacher, reference, "--strategy=mirrored", "--cpu_devices=2", "--config.epochs=3")
-    )
-    keys = ("generator_loss", "bns", "generator_ce", "student_loss")
-    assert_same_curve(epoch_logs(workdir), epoch_logs(reference), keys)
-    with open(os.path.join(reference, "metrics.json"), encoding="utf-8") as handle:
-        assert json.load(handle)["student_weights_sha256"] == metrics["student_weights_sha256"]
-
-
-def _search(teacher, workdir, *extra):
-    return [
-        PYTHON,
-        os.path.join(REPO, "tools", "search.py"),
-        f"--config={SEARCH_CONFIG}:graph",
-        f"--teacher={teacher}",
-        f"--workdir={workdir}",
-        "--config.deterministic=True",
-        *extra,
-    ]
-
-
-@pytest.mark.timeout(1800)  # three runs in a row on a loaded 2-core machine
-def test_search_on_two_workers_chief_killed_and_relaunched_matches_one_process(tiny_teacher_file, tmp_path):
-    workdir = str(tmp_path / "run")
-    command = _search(tiny_teacher_file, workdir, "--strategy=multiworker", "--config.search.epochs=3")
-    done_before, results = kill_and_relaunch(command, workdir, str(tmp_path), victim=0)
-    resumed_at = int(results[0][1].split("Resuming the search from epoch ")[1].split()[0])
-    assert 1 <= resumed_at and done_before - resumed_at <= 1, (done_before, resumed_at)
-    assert "2 replica(s)" in results[0][1] and "Discovered generator:" in results[0][1]
-    assert {"genotype.json", "genotype.png", "alpha_history.json", "checkpoints"} <= set(os.listdir(workdir))
-    with open(os.path.join(workdir, "alpha_history.json"), encoding="utf-8") as handle:
-        assert [entry["epoch"] for entry in json.load(handle)["history"]] == [1, 2, 3]
-
-    reference = str(tmp_path / "one_process")
-    run_one_process(
-        _search(tiny_teacher_file, reference, "--strategy=mirrored", "--cpu_devices=2", "--config.search.epochs=3")
-    )
-    assert_same_curve(epoch_logs(workdir), epoch_logs(reference), ("reconstruction", "ce", "bns"))
-    with (
-        open(os.path.join(workdir, "genotype.json"), encoding="utf-8") as a,
-        open(os.path.join(reference, "genotype.json"), encoding="utf-8") as b,
-    ):
-        assert json.load(a)["edges"] == json.load(b)["edges"]
