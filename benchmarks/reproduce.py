@@ -356,7 +356,7 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
     """Runs tools/compress.py for one cell and writes cells/<cell_id>.json; returns True on success."""
     directory = os.path.join(workdir, "runs", cell.cell_id)
     log_path = os.path.join(workdir, "logs", f"{cell.cell_id}.log")
-    extra = [("generator.channel_scale", float(cell.scale))]
+    extra = [("generator.channel_scale", float(cell.scale)), *cell.overrides]
     args = [
         *_config_args(preset.compress, extra),
         f"--teacher={teacher_path}",
@@ -386,6 +386,7 @@ def cell_stage(preset, cell, teacher_path, genotype, workdir, teacher_sha256):
         "seed": cell.seed,
         "scale": cell.scale,
         "series": cell.series,
+        "overrides": dict(cell.overrides),
         "teacher_top1": metrics["teacher_top1"],
         "student_top1": metrics["student_top1"],
         "student_top5": metrics["student_top5"],

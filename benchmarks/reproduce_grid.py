@@ -29,6 +29,10 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   keras-tuner random and Bayesian at the Gumbel search's image budget, the best of 3 random
   genotypes), all series "det2": the deterministic preset's 12 cells are shared, 30 are new
   (~12-20 min each on one thread). Ordered seed by seed, W3A3 first, so a partial run pairs by seed.
+- deploy_int4, deploy_int8b: issue 22's students for deployment, on standard's archive: GDFQ's
+  generator, 3 seeds, with signed weight grids that int4 holds (``student.scheme=gdfq_int4``, W4A4,
+  series "det2_int4") and deployment-faithful (``student.int8_boundaries=True``, W4A4 and W3A3,
+  series "det2_int8b"); the series table sets each beside the same seeds' "det2" cells.
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
   baselines at every bit width (seed 0), and the Table-3 analogue (MobileNetV2 W5A5,
   s in {0.5, 1, 2, 3, 4}, both generators, seed 0), at the compress `standard`
@@ -65,6 +69,13 @@ class Cell:
     seed: int = 0
     scale: float = 1.0
     series: str = ""  # a re-run of a cell under other settings, recorded beside the earlier one
+    # Compress-config settings of this cell on top of the preset's, as (key, value) pairs: a series that
+    # changes the student, e.g. (("student.scheme", "gdfq_int4"),); such a cell must name its series.
+    overrides: tuple = ()
+
+    def __post_init__(self):
+        if self.overrides and not self.series:
+            raise ValueError(f"a cell with overrides {self.overrides} needs a series naming them")
 
     @property
     def bits(self):
@@ -245,6 +256,24 @@ def _generators():
     return dataclasses.replace(standard, name="generators", cells=tuple(cells), searches=GENERATOR_SEARCHES)
 
 
+def _deploy(name, series, overrides, bits):
+    """Issue 22: GDFQ's W/A students of standard's archive under ``overrides``, beside its "det2" cells."""
+    cells = [
+        Cell("resnet20", b, b, "gdfq", seed, series=series, overrides=tuple(overrides.items()))
+        for seed in (0, 1, 2)
+        for b in bits
+    ]
+    return dataclasses.replace(_standard(), name=name, cells=tuple(cells))
+
+
+def _deploy_int4():
+    return _deploy("deploy_int4", "det2_int4", {"student.scheme": "gdfq_int4"}, (4,))
+
+
+def _deploy_int8b():
+    return _deploy("deploy_int8b", "det2_int8b", {"student.int8_boundaries": True}, (4, 3))
+
+
 TABLE3_SCALES = (0.5, 1.0, 2.0, 3.0, 4.0)
 
 
@@ -270,6 +299,8 @@ PRESETS = {
     "standard": _standard,
     "deterministic": _deterministic,
     "generators": _generators,
+    "deploy_int4": _deploy_int4,
+    "deploy_int8b": _deploy_int8b,
     "full": _full,
 }
 

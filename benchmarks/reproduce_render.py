@@ -52,8 +52,14 @@ def _cell_record(workdir, cell_id):
 
 
 def _earlier(workdir, cell):
-    """The record of ``cell``'s command before its series (None if absent)."""
-    return _cell_record(workdir, cell["cell_id"].removesuffix("_" + cell["series"]))
+    """The record of ``cell``'s command before its series (None if absent).
+
+    A series ``a_b`` (e.g. det2_int4: det2 with other student settings) is set beside series ``a``'s record
+    of the cell when there is one, else beside the cell without a series.
+    """
+    base = cell["cell_id"].removesuffix("_" + cell["series"])
+    parent = cell["series"].rpartition("_")[0]
+    return (_cell_record(workdir, f"{base}_{parent}") if parent else None) or _cell_record(workdir, base)
 
 
 def _by_seed(cells):

@@ -64,6 +64,8 @@ def get_config(arg="standard"):
     config.generator_optimizer.milestones = (0.25, 0.5, 0.75)  # x0.1 at these fractions of all steps
 
     config.student = ml_collections.ConfigDict()
+    # gdfq: GDFQ's placement and asymmetric weight grids; gdfq_int4: the same with signed weight grids,
+    # whose W4 levels fit int4's [-8, 7] (for `tools/export.py --weights=int4`; quantization/quantizers.py).
     config.student.scheme = "gdfq"
     config.student.quantize_first_last = True
     # True: a deployment-faithful student. 8-bit quantizers also on the input, on BN outputs into

@@ -19,10 +19,10 @@ from autorecon_tf.export.int4 import (
 from autorecon_tf.export.report import check_weights
 from autorecon_tf.export.runtime import make_interpreter, run_tflite
 from autorecon_tf.quantization import build_student
-from autorecon_tf.quantization.student import lowbit_activation_quantizers
+from autorecon_tf.quantization.student import lowbit_activation_quantizers, quantize_wrappers
 
 from conftest import calibrate_on_noise
-from helpers import assert_user_error, run_tool, save_normalised_teacher
+from helpers import assert_user_error, run_tool, save_and_reload_student, save_normalised_teacher
 
 
 def test_packing_puts_the_even_element_in_the_low_nibble_as_litert_unpacks():
@@ -104,6 +104,29 @@ def test_an_int4_export_runs_holds_the_students_grid_and_is_smaller(w3_export):
     assert np.mean(np.argmax(default, 1) == np.argmax(builtin, 1)) >= 0.95
     kernels = {(row["op"], row["filter_type"], row["kernel"]) for row in kernel_paths(int4)}
     assert kernels == {("CONV_2D", "int4", "builtin"), ("FULLY_CONNECTED", "int4", "XNNPACK")}
+
+
+def _signed(student):
+    return [quantizer.signed for wrapper in quantize_wrappers(student) for _, quantizer, _ in wrapper._weight_vars]
+
+
+@pytest.mark.slow
+def test_a_w4_student_of_the_int4_scheme_fits_int4_without_clipping_and_keeps_it_on_reload(tiny_teacher, tmp_path):
+    """GDFQ's asymmetric W4 grids reach levels up to 15, which int4 clips; the gdfq_int4 scheme's signed grids
+    stay in [-8, 7], so the packed filters dequantize to the int8 file's kernels."""
+    student = calibrate_on_noise(build_student(tiny_teacher, 4, 4, scheme="gdfq_int4"))
+    reloaded = save_and_reload_student(student, noise_images((8, 8, 1), 8, seed=3), str(tmp_path / "student.keras"))
+    signed = _signed(reloaded)
+    assert signed and all(signed)
+    int8, _ = convert_student(reloaded, noise_images((8, 8, 1), 64, seed=2))
+    int4, record = to_int4(int8, 4)
+    assert record["exact"] and record["clipped_weights"] == 0
+    expected, unpacked = _dequantized_filters(int8), _dequantized_filters(int4)
+    for name, (op, _, _) in read_int4_filters(int4).items():
+        if op == "CONV_2D":
+            np.testing.assert_allclose(unpacked[name][0], expected[name][0], rtol=1e-6, err_msg=name)
+    asymmetric = calibrate_on_noise(build_student(tiny_teacher, 4, 4))
+    assert not any(_signed(asymmetric))
 
 
 def test_int4_needs_weight_bits_of_at_most_4(tiny_teacher, tmp_path):

@@ -29,6 +29,18 @@ def test_per_channel_w4_matches_hand_computed_grid():
     np.testing.assert_allclose(result, expected, atol=1e-6)
 
 
+def test_signed_w4_grid_is_int4s_levels_whatever_the_channels_skew():
+    # Channel 0: min -1, max 2 -> step max(1/8, 2/7) = 2/7, levels -8..7 (used: -4..7).
+    # Channel 1: all negative, min -0.5 -> step 0.5/8, levels -8..0: the asymmetric grid would use -15..0.
+    kernel = tf.constant([[-1.0, -0.5], [0.29, -0.1], [2.0, -0.26]])
+    result = WeightQuantizer(4, signed=True)(kernel, training=True, weights={}).numpy()
+    step0, step1 = 2 / 7, 0.5 / 8
+    expected = np.array([[-3 * step0, -8 * step1], [1 * step0, -2 * step1], [7 * step0, -4 * step1]])
+    np.testing.assert_allclose(result, expected, atol=1e-6)
+    levels = result / np.array([step0, step1])
+    assert levels.min() >= -8 and levels.max() <= 7
+
+
 def test_weight_quantizer_is_straight_through():
     kernel = tf.Variable([[-1.0, 0.5], [0.3, 2.0]])
     with tf.GradientTape() as tape:
@@ -102,5 +114,12 @@ def test_quantizers_reject_bad_bits(bits):
 
 
 def test_quantizer_config_round_trip():
-    for quantizer in (WeightQuantizer(3, depthwise=True), ActivationQuantizer(5, momentum=0.8)):
+    for quantizer in (
+        WeightQuantizer(3, depthwise=True),
+        WeightQuantizer(4, signed=True),
+        ActivationQuantizer(5, momentum=0.8),
+    ):
         assert type(quantizer).from_config(quantizer.get_config()) == quantizer
+    # A config saved before signed grids existed loads as GDFQ's asymmetric grid.
+    assert WeightQuantizer.from_config({"num_bits": 4, "depthwise": False}) == WeightQuantizer(4)
+    assert WeightQuantizer(4, signed=True) != WeightQuantizer(4)

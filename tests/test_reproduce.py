@@ -240,6 +240,34 @@ def test_generators_preset_shares_the_deterministic_cells_and_gives_each_new_gen
     assert preset.search_for("random_best3").spec[2] == {"tuner.max_trials": 3}
 
 
+def test_deploy_presets_override_the_student_and_sit_beside_the_det2_cells(tmp_path, monkeypatch):
+    import reproduce
+    import reproduce_render
+
+    int4, int8b = grid.get_preset("deploy_int4"), grid.get_preset("deploy_int8b")
+    assert [c.cell_id for c in int4.cells] == [f"resnet20_w4a4_gdfq_seed{s}_s1_det2_int4" for s in (0, 1, 2)]
+    assert {c.bits for c in int8b.cells} == {"W4A4", "W3A3"} and len(int8b.cells) == 6
+    assert int4.archive == int8b.archive == grid.get_preset("generators").archive
+    with pytest.raises(ValueError, match="needs a series"):
+        grid.Cell("resnet20", 4, 4, "gdfq", overrides=(("student.scheme", "gdfq_int4"),))
+
+    calls = []
+    monkeypatch.setattr(reproduce, "run_tool", lambda name, args, log: calls.append(args) or (1, 0.0, 0.0))
+    monkeypatch.setattr(reproduce, "_failed", lambda *args: None)
+    assert not reproduce.cell_stage(int4, int4.cells[0], "t.keras", None, str(tmp_path), "sha")
+    assert "--config.student.scheme=gdfq_int4" in calls[0] and "--config.deterministic=True" in calls[0]
+
+    os.makedirs(tmp_path / "cells")
+    for series, top1 in (("", 0.90), ("det2", 0.92), ("det2_int4", 0.93)):
+        cell = dict(_cell(4, "gdfq", 0, top1), series=series)
+        cell["cell_id"] = "resnet20_w4a4_gdfq_seed0_s1" + (f"_{series}" if series else "")
+        with open(tmp_path / "cells" / f"{cell['cell_id']}.json", "w", encoding="utf-8") as handle:
+            json.dump(cell, handle)
+    cells = reproduce_render.load_cells(int4, str(tmp_path))
+    (row,) = reproduce_render.series_rows(int4, cells, str(tmp_path))
+    assert (row["series"], row["earlier, by seed"], row["re-run, by seed"]) == ("det2_int4", "92.00", "93.00")
+
+
 def test_versus_rows_pair_each_generator_with_gdfq_and_gumbel_with_random():
     import reproduce_render
 

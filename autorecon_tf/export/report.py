@@ -76,7 +76,8 @@ def _write_student(student_bytes, out_path, weights, weight_bits):
     if not record["exact"]:
         logging.warning(
             "int4: %d weights of the student's asymmetric %d-bit grids lie outside int4's [-8, 7] and were clipped: "
-            "the int4 file is not the student's function (see autorecon_tf/export/int4.py)",
+            "the int4 file is not the student's function; compress with --config.student.scheme=gdfq_int4 "
+            "for a student whose weights fit (see autorecon_tf/export/int4.py)",
             record["clipped_weights"],
             weight_bits,
         )

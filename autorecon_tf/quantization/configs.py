@@ -32,6 +32,7 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
       momentum: EMA momentum of the activation ranges.
       boundary_output: quantize the layer's output at 8 bits as an int8
         boundary (``quantization/boundaries.py``) instead of at ``activation_bits``.
+      signed_weights: signed weight grids (``quantizers.py``; the ``gdfq_int4`` scheme).
     """
 
     def __init__(
@@ -43,8 +44,10 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         activation_bits=8,
         momentum=0.9,
         boundary_output=False,
+        signed_weights=False,
     ):
         self.boundary_output = bool(boundary_output)
+        self.signed_weights = bool(signed_weights)
         self.weight_attrs = tuple(weight_attrs)
         self.activation_attrs = tuple(activation_attrs)
         self.quantize_output = bool(quantize_output)
@@ -54,7 +57,7 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
 
     def get_weights_and_quantizers(self, layer):
         return [
-            (getattr(layer, attr), WeightQuantizer(self.weight_bits, depthwise=attr == "depthwise_kernel"))
+            (getattr(layer, attr), WeightQuantizer(self.weight_bits, attr == "depthwise_kernel", self.signed_weights))
             for attr in self.weight_attrs
         ]
 
@@ -88,6 +91,7 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             "activation_bits": self.activation_bits,
             "momentum": self.momentum,
             "boundary_output": self.boundary_output,
+            "signed_weights": self.signed_weights,
         }
 
     def __eq__(self, other):

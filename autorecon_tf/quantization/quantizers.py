@@ -35,6 +35,13 @@ half-range on skewed channels). At b = 8 an asymmetric grid can need
 ``|k| = 255``, which int8 cannot hold, so 8-bit weights use TFLite's own
 symmetric narrow-range grid (levels -127..127, step = max|w| / 127).
 
+Signed grids (``signed=True``, the ``gdfq_int4`` scheme): the zero point is fixed at ``2^(b-1)``,
+so a channel's levels are ``k * step`` with ``-2^(b-1) <= k <= 2^(b-1) - 1`` and
+``step = max(-min / 2^(b-1), max / (2^(b-1) - 1))``. The same 2^b levels, but placed
+around zero rather than on the channel's range: at b = 4 exactly int4's [-8, 7], so a
+packed INT4 filter (``export/int4.py``) holds the student's levels without clipping. The
+asymmetric grid's levels reach ``k = 15 - zero_point``, up to 15, which int4 cannot hold.
+
 Rounding: ``tf.round`` rounds half to even; TF's fake-quant rounds half up.
 The weight levels are computed by the 8-bit fake-quant itself, so Keras and
 LiteRT round the same way.
@@ -92,14 +99,21 @@ def quantize_activation(inputs, minimum, maximum, num_bits):
     )
 
 
-def weight_step(kernel_2d, num_bits):
-    """Per-channel step (last axis) of the b-bit grid used for ``kernel_2d``; see the module doc."""
+def weight_step(kernel_2d, num_bits, signed=False):
+    """Per-channel ``(step, zero_point)`` (last axis) of the b-bit grid used for ``kernel_2d``; see the module doc.
+
+    ``zero_point`` is None at b = 8 (symmetric narrow range); ``signed`` fixes it at ``2^(b-1)``.
+    """
     reduce_axes = list(range(kernel_2d.shape.rank - 1))
     minimum = tf.reduce_min(kernel_2d, axis=reduce_axes)
     maximum = tf.reduce_max(kernel_2d, axis=reduce_axes)
     if num_bits == 8:
         magnitude = tf.maximum(-minimum, maximum)
         return tf.maximum(magnitude / INT8_NARROW_HALF, _MIN_STEP), None
+    if signed:
+        half = float(2 ** (num_bits - 1))
+        step = tf.maximum(tf.maximum(-minimum / half, maximum / (half - 1.0)), _MIN_STEP)
+        return step, tf.fill(tf.shape(step), half)
     return nudged_grid(minimum, maximum, num_bits)
 
 
@@ -115,9 +129,9 @@ def fine_weight_divisor(num_bits):
     return 1 if num_bits == 8 else 2 ** (7 - num_bits)
 
 
-def quantize_weight(kernel_2d, num_bits, fake_quant=True):
+def quantize_weight(kernel_2d, num_bits, fake_quant=True, signed=False):
     """Per-channel (last axis) b-bit fake-quant of a kernel, as an 8-bit symmetric fake-quant."""
-    step, zero_point = weight_step(tf.stop_gradient(kernel_2d), num_bits)
+    step, zero_point = weight_step(tf.stop_gradient(kernel_2d), num_bits, signed)
     step = tf.stop_gradient(step)
     if zero_point is not None:
         low = -zero_point * step
@@ -138,7 +152,7 @@ def quantize_weight(kernel_2d, num_bits, fake_quant=True):
     )
 
 
-def fine_int8_weight(kernel_2d, snapped_2d, num_bits):
+def fine_int8_weight(kernel_2d, snapped_2d, num_bits, signed=False):
     """Export only: the already quantized kernel ``snapped_2d`` under an 8-bit fake-quant of step
     ``step / fine_weight_divisor(num_bits)`` (``step`` of ``kernel_2d``'s b-bit grid).
 
@@ -147,7 +161,7 @@ def fine_int8_weight(kernel_2d, snapped_2d, num_bits):
     constant: a fake-quant applied to the output of another fake-quant is not
     folded by the converter (it falls back to its own per-channel scale).
     """
-    step, _ = weight_step(kernel_2d, num_bits)
+    step, _ = weight_step(kernel_2d, num_bits, signed)
     bound = INT8_NARROW_HALF * step / fine_weight_divisor(num_bits)
     return tf.quantization.fake_quant_with_min_max_vars_per_channel(
         snapped_2d, -bound, bound, num_bits=8, narrow_range=True
@@ -168,15 +182,18 @@ class WeightQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
       num_bits: weight bit width, 2..8.
       depthwise: the kernel is a DepthwiseConv2D kernel ``(kh, kw, in, multiplier)``,
         whose output channels are ``in * multiplier`` (TFLite's per-channel axis).
+      signed: the signed grid of the module doc (levels ``[-2^(b-1), 2^(b-1) - 1]``) instead
+        of GDFQ's asymmetric one; at b = 4 it is int4's.
 
     Example:
       >>> quantizer = WeightQuantizer(4)
       >>> quantizer(tf.constant([[-1.0, 0.5], [0.3, 2.0]]), training=True, weights={})
     """
 
-    def __init__(self, num_bits, depthwise=False):
+    def __init__(self, num_bits, depthwise=False, signed=False):
         self.num_bits = _check_bits(num_bits)
         self.depthwise = bool(depthwise)
+        self.signed = bool(signed)
         # Set only by export (see ``autorecon_tf.export``): ``fake_quant`` off for
         # Dense kernels; ``export_values`` (this quantizer's own output, computed
         # eagerly) for the others, traced through ``fine_int8_weight``. Neither
@@ -191,21 +208,27 @@ class WeightQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
         if self.export_values is not None:
             snapped = tf.constant(self.export_values, dtype=inputs.dtype)
             if not self.depthwise:
-                return fine_int8_weight(tf.stop_gradient(inputs), snapped, self.num_bits)
+                return fine_int8_weight(tf.stop_gradient(inputs), snapped, self.num_bits, self.signed)
             shape = tf.shape(inputs)
             flat_shape = tf.concat([shape[:2], [-1]], axis=0)
             flat = fine_int8_weight(
-                tf.reshape(tf.stop_gradient(inputs), flat_shape), tf.reshape(snapped, flat_shape), self.num_bits
+                tf.reshape(tf.stop_gradient(inputs), flat_shape),
+                tf.reshape(snapped, flat_shape),
+                self.num_bits,
+                self.signed,
             )
             return tf.reshape(flat, shape)
         if not self.depthwise:
-            return quantize_weight(inputs, self.num_bits, self.fake_quant)
+            return quantize_weight(inputs, self.num_bits, self.fake_quant, self.signed)
         shape = tf.shape(inputs)
         flat = tf.reshape(inputs, tf.concat([shape[:2], [-1]], axis=0))
-        return tf.reshape(quantize_weight(flat, self.num_bits, self.fake_quant), shape)
+        return tf.reshape(quantize_weight(flat, self.num_bits, self.fake_quant, self.signed), shape)
 
     def get_config(self):
-        return {"num_bits": self.num_bits, "depthwise": self.depthwise}
+        config = {"num_bits": self.num_bits, "depthwise": self.depthwise}
+        if self.signed:  # absent in files saved before signed grids: they load as GDFQ's
+            config["signed"] = True
+        return config
 
     def __eq__(self, other):
         return isinstance(other, WeightQuantizer) and self.get_config() == other.get_config()

@@ -236,13 +236,15 @@ class GdfqQuantizeRegistry(tfmot.quantization.keras.QuantizeRegistry):
       weight_bits, activation_bits: bit widths (validated by ``build_student``).
       table: layer type -> :class:`LayerPolicy`; :data:`GDFQ_TABLE` by default.
       momentum: EMA momentum of the activation ranges.
+      signed_weights: signed weight grids instead of GDFQ's asymmetric ones (``quantizers.py``).
     """
 
-    def __init__(self, weight_bits, activation_bits, table=None, momentum=0.9):
+    def __init__(self, weight_bits, activation_bits, table=None, momentum=0.9, signed_weights=False):
         self.weight_bits = weight_bits
         self.activation_bits = activation_bits
         self.table = dict(GDFQ_TABLE if table is None else table)
         self.momentum = momentum
+        self.signed_weights = signed_weights
 
     def policy(self, layer, quantize_weights=True):
         """The :class:`Placement` actually applied to ``layer`` (activation filtering done); UserError if unknown."""
@@ -265,6 +267,7 @@ class GdfqQuantizeRegistry(tfmot.quantization.keras.QuantizeRegistry):
             self.weight_bits,
             self.activation_bits,
             self.momentum,
+            signed_weights=self.signed_weights,
         )
 
     def supports(self, layer):
@@ -283,8 +286,12 @@ class NoOpLayoutTransform(tfmot.quantization.keras.QuantizeLayoutTransform):
 class GdfqQuantizeScheme(tfmot.quantization.keras.QuantizeScheme):
     """GDFQ's placement (see the module docstring) at the given bit widths."""
 
+    signed_weights = False
+
     def __init__(self, weight_bits, activation_bits, momentum=0.9):
-        self.registry = GdfqQuantizeRegistry(weight_bits, activation_bits, momentum=momentum)
+        self.registry = GdfqQuantizeRegistry(
+            weight_bits, activation_bits, momentum=momentum, signed_weights=self.signed_weights
+        )
 
     def get_layout_transformer(self):
         return NoOpLayoutTransform()
@@ -293,7 +300,17 @@ class GdfqQuantizeScheme(tfmot.quantization.keras.QuantizeScheme):
         return self.registry
 
 
-SCHEMES = {"gdfq": GdfqQuantizeScheme}
+class GdfqInt4QuantizeScheme(GdfqQuantizeScheme):
+    """GDFQ's placement with signed weight grids: at W4 every weight level fits int4's [-8, 7].
+
+    For students exported with ``--weights=int4`` (``export/int4.py``), whose packed INT4 filters
+    then hold exactly the student's levels. At W <= 3 GDFQ's asymmetric grids already fit.
+    """
+
+    signed_weights = True
+
+
+SCHEMES = {"gdfq": GdfqQuantizeScheme, "gdfq_int4": GdfqInt4QuantizeScheme}
 
 
 def get_scheme(name, weight_bits, activation_bits):
