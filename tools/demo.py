@@ -7,8 +7,10 @@ Stages, each resumable after a kill and skipped when already done:
    finished, else trains the `demo` preset of configs/teacher_resnet20_fmnist.py;
 2. search: AutoReCon's generator search, `demo` preset of configs/search_resnet20_fmnist.py;
 3. compress: W4A4 data-free QAT with the searched generator, `demo` preset of
-   configs/compress_resnet20_fmnist.py;
-4. export: the int8 LiteRT file of the student, with parity, size and latency.
+   configs/compress_resnet20_fmnist.py (scheme ``gdfq_int4`` at weight bits <= 4);
+4. export: the LiteRT files of the student, with parity, size and latency: int8, and at weight bits
+   <= 4 also the packed-int4 file (``tools/export_tflite.py --weights=int4``; at those bits the demo
+   compresses with the ``gdfq_int4`` scheme, whose 4-bit weights int4 holds as they are).
 """
 
 import json
@@ -21,6 +23,7 @@ sys.path.insert(0, REPO)
 from absl import flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.export.int4 import MAX_INT4_WEIGHT_BITS  # noqa: E402
 from autorecon_tf.pipelines.teacher import TEACHER_FILE, finished_record, train_teacher  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes everything.")
@@ -95,9 +98,12 @@ def compress_stage(workdir, teacher_path, genotype_path, bits):
             metrics = json.load(handle)
     else:
         print(f"[3/4 compress] W{bits}A{bits} with the searched generator in {directory}", flush=True)
+        config = _config("compress")
+        if bits <= MAX_INT4_WEIGHT_BITS:  # weight levels that the int4 file holds as they are
+            config.student.scheme = "gdfq_int4"
         metrics = run_compression(
             "searched",
-            _config("compress"),
+            config,
             load_teacher(teacher_path),
             bits,
             bits,
@@ -119,13 +125,15 @@ def export_stage(compress_dir, teacher_path):
     if os.path.exists(report_path):
         with open(report_path, encoding="utf-8") as handle:
             return json.load(handle)
-    print(f"[4/4 export] int8 LiteRT file {out}, calibrated on generated images", flush=True)
+    config = _config("export")
+    config.export.weights = "int4" if _BITS.value <= MAX_INT4_WEIGHT_BITS else "int8"
+    print(f"[4/4 export] {config.export.weights} LiteRT file {out}, calibrated on generated images", flush=True)
     # Calibration on the compression run's own generator keeps the export data-free.
     return export_run(
         os.path.join(compress_dir, STUDENT_FILE),
         teacher_path,
         out,
-        _config("export"),
+        config,
         generator_path=os.path.join(compress_dir, GENERATOR_FILE),
     )
 
@@ -168,15 +176,25 @@ def main(argv):
         (f"{student} (Keras)", f"{100 * metrics['student_top1']:.2f}%", "", ""),
         (
             f"{student} (TFLite int8)",
-            f"{100 * parity['tflite_top1']:.2f}%",
+            f"{100 * (export['int4']['int8_top1'] if 'int4' in export else parity['tflite_top1']):.2f}%",
             _kib(sizes["student_int8"]),
             f"{latency['student_int8']['median_ms']:.2f} ms",
         ),
     ]
+    if "int4" in export:
+        rows.append(
+            (
+                f"{student} (TFLite int4 weights)",
+                f"{100 * parity['tflite_top1']:.2f}%",
+                _kib(sizes["student_int4"]),
+                f"{latency['student_int4']['median_ms']:.2f} ms",
+            )
+        )
     print()
     print_table(rows)
+    kind = "int4" if "int4" in export else "int8"
     print(
-        f"\nKeras/TFLite top-1 agreement {100 * parity['top1_agreement']:.2f}%; grid check "
+        f"\nKeras/TFLite {kind} top-1 agreement {100 * parity['top1_agreement']:.2f}%; grid check "
         f"{'passed' if export['grid_check']['passed'] else 'FAILED'}; details in {compress_dir}/export_report.json"
     )
 

@@ -83,6 +83,7 @@ def _print_table(report):
         ("top-1 agreement builtin/XNNPACK", parity.get("builtin_vs_xnnpack")),
     ]
     if "int4" in report:
+        rows.append(("student accuracy (builtin int8)", report["int4"].get("int8_builtin_top1")))
         rows.append(("top-1 agreement int4/int8 builtin", report["int4"].get("top1_agreement_with_int8_builtin")))
     for label, value in rows:
         print(f"{label:34s} {'-' if value is None else f'{100 * value:.2f}%'}")

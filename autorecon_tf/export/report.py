@@ -183,11 +183,15 @@ def _add_parity(report, student, teacher, files, eval_images, eval_labels):
     report["teacher_keras_top1"] = teacher_parity["keras_top1"]
     report["teacher_tflite_top1"] = teacher_parity["tflite_top1"]
     if "int4" in report:
-        top1 = [
+        int8_builtin, int4_builtin = (
             np.argmax(run_tflite(path, tflite_images, interpreter=make_interpreter(path, delegates=False)), 1)
             for path in (files["student_int8"], out_path)
-        ]
-        report["int4"]["top1_agreement_with_int8_builtin"] = float(np.mean(top1[0] == top1[1]))
+        )
+        report["int4"]["top1_agreement_with_int8_builtin"] = float(np.mean(int8_builtin == int4_builtin))
+        if eval_labels is not None:  # the int8 file beside it, on the default interpreter too (the demo's row)
+            int8_default = np.argmax(run_tflite(files["student_int8"], tflite_images), 1)
+            report["int4"]["int8_top1"] = float(np.mean(int8_default == eval_labels))
+            report["int4"]["int8_builtin_top1"] = float(np.mean(int8_builtin == eval_labels))
 
 
 def evaluation_set(teacher, config, data_dir=None, eval_data=None):
