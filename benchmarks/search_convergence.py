@@ -45,6 +45,11 @@ VARIANTS = {
     "log_form": (OLD_LR, "supernet.gumbel_form=log"),
     "cold": (OLD_LR, "temperature.final=0.05"),
     "hard": (OLD_LR, "supernet.hard=True"),
+    "arch_beta1_09": (OLD_LR, "optimizer.arch_beta_1=0.9"),  # Adam's default betas instead of DARTS's 0.5
+    "no_warmup": (OLD_LR, "search.warmup_epochs=0"),  # alpha steps from the first step
+    "warmup_x3": (OLD_LR, "search.warmup_epochs=3"),  # weight-only epochs, as DARTS warms up
+    "t2v1": (OLD_LR, "search.weight_steps=2"),  # T1:V1 = 2:1
+    "long_x2": (OLD_LR, "search.epochs=16"),  # twice the search length
     "log_hard_cold": (
         "supernet.gumbel_form=log",
         "supernet.hard=True",
@@ -60,6 +65,7 @@ def define_flags():
     flags.DEFINE_list("variants", list(VARIANTS), f"Variants: {', '.join(VARIANTS)}.")
     flags.DEFINE_string("workdir", "runs/search_convergence", "One directory per variant below it.")
     flags.DEFINE_bool("record_only", False, "Only render the table from finished variants.")
+    flags.DEFINE_string("table", None, "BENCHMARKS table name (default: search_convergence[_<preset>]).")
 
 
 def normal_edge_stats(probabilities):
@@ -142,7 +148,7 @@ def main(argv):
         if os.path.exists(os.path.join(directory, "genotype.json")):
             rows.append(_row(variant, directory))
     report.record(
-        "search_convergence" if args.preset == "demo" else f"search_convergence_{args.preset}",
+        args.table or ("search_convergence" if args.preset == "demo" else f"search_convergence_{args.preset}"),
         rows,
         list(rows[0]) if rows else ["variant"],
         notes=f"tools/search.py at `{CONFIG}:{args.preset}` with one setting changed per row; normal edges "
