@@ -510,7 +510,8 @@ def render(preset, workdir, keep_stamp=False):
         (
             "series",
             series_rows(preset, cells, workdir),
-            "Re-runs beside the earlier records of the same cells (top-1 %).",
+            "Re-runs beside the earlier records of the same cells (top-1 %); a series `a_b` (other student"
+            " settings, e.g. det2_int4) beside series `a`'s records of the same cells.",
         ),
         ("repeat", repeat_rows(everything, workdir), "The same command run twice (issue 24)."),
     ):
