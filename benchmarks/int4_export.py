@@ -14,7 +14,6 @@ agreement under the builtin kernels (issue 22's acceptance: >= 99.9%), the weigh
 int4's [-8, 7], the file sizes and the latencies.
 """
 
-import json
 import os
 import sys
 
@@ -23,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from autorecon_tf import cli  # noqa: E402
+from autorecon_tf.utils.records import read_record  # noqa: E402
 from benchmarks import report  # noqa: E402
 
 flags.DEFINE_string("teacher", None, "The teacher .keras the students were compressed from.", required=True)
@@ -33,9 +33,7 @@ flags.DEFINE_string("data_dir", None, "The Fashion-MNIST IDX directory (default:
 CONFIG = os.path.join(report.REPO, "configs", "export_default.py")
 
 
-def _read(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+REEXPORT = "delete it to export that run again"
 
 
 def export_report(run, teacher, workdir, data_dir):
@@ -45,18 +43,22 @@ def export_report(run, teacher, workdir, data_dir):
     directory = os.path.join(workdir, os.path.basename(os.path.normpath(run)))
     path = os.path.join(directory, "export_report.json")
     if os.path.exists(path):
-        return _read(path)
+        return read_record(path, REEXPORT)
     config = cli.load_config(CONFIG, "standard")
     config.export.weights = "int4"
     out = os.path.join(directory, "student.tflite")
     generator = os.path.join(run, "generator.keras")
     print(f"[{os.path.basename(directory)}] exporting", flush=True)
     export_run(os.path.join(run, "student.keras"), teacher, out, config, generator, data_dir=data_dir)
-    return _read(path)
+    return read_record(path, REEXPORT)
 
 
 def row(run, exported):
-    metrics, int4, parity = _read(os.path.join(run, "metrics.json")), exported["int4"], exported["parity"]
+    metrics, int4, parity = (
+        read_record(os.path.join(run, "metrics.json"), "give a finished tools/compress.py run"),
+        exported["int4"],
+        exported["parity"],
+    )
     sizes, latency = exported["size_bytes"], exported["latency"]
     percent = lambda value: f"{100 * value:.2f}"  # noqa: E731
     return {

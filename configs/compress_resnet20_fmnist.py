@@ -65,7 +65,7 @@ def get_config(arg="standard"):
 
     config.student = ml_collections.ConfigDict()
     # gdfq: GDFQ's placement and asymmetric weight grids; gdfq_int4: the same with signed weight grids,
-    # whose W4 levels fit int4's [-8, 7] (for `tools/export.py --weights=int4`; quantization/quantizers.py).
+    # whose W4 levels fit int4's [-8, 7] (for `tools/export_tflite.py --weights=int4`; quantization/quantizers.py).
     config.student.scheme = "gdfq"
     config.student.quantize_first_last = True
     # True: a deployment-faithful student. 8-bit quantizers also on the input, on BN outputs into
