@@ -33,6 +33,8 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   generator, 3 seeds, with signed weight grids that int4 holds (``student.scheme=gdfq_int4``, W4A4,
   series "det2_int4") and deployment-faithful (``student.int8_boundaries=True``, W4A4 and W3A3,
   series "det2_int8b"); the series table sets each beside the same seeds' "det2" cells.
+- deploy_int4_grid: both at once, plus folded biases on LiteRT's accumulator grid
+  (``student.bias_grid=True``, ``quantization/bias_grid.py``), W4A4, series "det2_int4grid".
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
   baselines at every bit width (seed 0), and the Table-3 analogue (MobileNetV2 W5A5,
   s in {0.5, 1, 2, 3, 4}, both generators, seed 0), at the compress `standard`
@@ -274,6 +276,12 @@ def _deploy_int8b():
     return _deploy("deploy_int8b", "det2_int8b", {"student.int8_boundaries": True}, (4, 3))
 
 
+def _deploy_int4_grid():
+    """int4-ready and deployment-faithful: signed W4 grids, int8 boundaries, folded biases on the accumulator grid."""
+    overrides = {"student.scheme": "gdfq_int4", "student.int8_boundaries": True, "student.bias_grid": True}
+    return _deploy("deploy_int4_grid", "det2_int4grid", overrides, (4,))
+
+
 TABLE3_SCALES = (0.5, 1.0, 2.0, 3.0, 4.0)
 
 
@@ -301,6 +309,7 @@ PRESETS = {
     "generators": _generators,
     "deploy_int4": _deploy_int4,
     "deploy_int8b": _deploy_int8b,
+    "deploy_int4_grid": _deploy_int4_grid,
     "full": _full,
 }
 

@@ -73,6 +73,10 @@ def get_config(arg="standard"):
     # warm-up, so the .tflite computes what the trained student does
     # (autorecon_tf/quantization/boundaries.py). False: GDFQ's placement exactly.
     config.student.int8_boundaries = False
+    # True (with int8_boundaries): the BatchNorm offsets LiteRT folds into a conv's int32 bias are kept,
+    # in training, on the accumulator grid (input step x weight step), so the int8 and int4 files of
+    # the student compute the same function (autorecon_tf/quantization/bias_grid.py).
+    config.student.bias_grid = False
     config.student.temperature = 20.0
     config.student.kd_weight = 1.0
     config.student.ce_weight = 1.0

@@ -45,6 +45,7 @@ from autorecon_tf.errors import UserError
 from autorecon_tf.evaluation import evaluate_model, fidelity
 from autorecon_tf.pipelines.methods import METHODS
 from autorecon_tf.quantization import build_student, quantization_report, set_deploy_ranges
+from autorecon_tf.quantization.bias_grid import sync_bias_units
 from autorecon_tf.quantization.boundaries import preprocessing_input_range
 from autorecon_tf.trainers import optimizers
 from autorecon_tf.trainers.callbacks import EpochCheckpoint, ProgressRecorder, restore_latest
@@ -119,6 +120,7 @@ class CompressJob:
             input_range=(
                 preprocessing_input_range(teacher.preprocessing, teacher.pixel_range) if self.int8_boundaries else None
             ),
+            bias_grid=bool(config.student.get("bias_grid", False)),
         )
         student_optimizer = optimizers.from_config(config.student_optimizer, student_steps, "student")
         build = self.row.build_generator
@@ -167,6 +169,7 @@ def fit(job, start_epoch, callbacks, images):
         job.trainer.fit(
             job.dataset(start_epoch, images), epochs=job.total_epochs, initial_epoch=start_epoch, **fit_options
         )
+    sync_bias_units(job.student)  # the grid of the final weights (the last step moved them after its sync)
 
 
 # --- Record. ----------------------------------------------------------------------------------------------------------

@@ -195,7 +195,8 @@ def splits_activation(layer):
 def table_row(layer, table=None):
     """The row of ``layer``'s exact type; UserError if it has weights and no row; None if it has neither."""
     table = GDFQ_TABLE if table is None else table
-    row = table.get(type(layer))
+    # A subclass of ours that quantizes as its base class names it (bias_grid.GridBiasBatchNormalization).
+    row = table.get(getattr(type(layer), "quantize_as", type(layer)))
     if row is None and layer.weights:
         known = sorted(kind.__name__ for kind, entry in table.items() if entry.weights or entry.float_weights)
         raise UserError(

@@ -26,6 +26,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 
 from autorecon_tf.compat import TFOpLambda, keras
 from autorecon_tf.errors import UserError
+from autorecon_tf.quantization.bias_grid import folding_batchnorms, with_grid_biases
 from autorecon_tf.quantization.boundaries import INPUT_QUANTIZER, float_boundaries, input_quantize_layer
 from autorecon_tf.quantization.configs import LayerQuantizeConfig
 from autorecon_tf.quantization.quantizers import ActivationQuantizer, activation_grid
@@ -68,6 +69,7 @@ def build_student(
     quantize_first_last=True,
     int8_boundaries=False,
     input_range=None,
+    bias_grid=False,
 ):
     """Builds the QAT student of ``teacher_model`` (weights copied; the teacher is untouched).
 
@@ -86,6 +88,8 @@ def build_student(
       input_range: with ``int8_boundaries``, ``(min, max)`` of every real input
         (the teacher's preprocessing of pixels 0..255); the student then starts
         with the 8-bit input fake-quant the .tflite applies.
+      bias_grid: with ``int8_boundaries``, BatchNorm offsets folded into a conv's bias stay on
+        LiteRT's accumulator grid (``quantization/bias_grid.py``; the trainer syncs the grid).
 
     Returns:
       A functional ``keras.Model`` with the teacher's inputs and outputs. Its
@@ -101,6 +105,8 @@ def build_student(
     teacher_model = split_activations(teacher_model)
     quantize_scheme = get_scheme(scheme, weight_bits, activation_bits)
     registry = quantize_scheme.get_quantize_registry()
+    if bias_grid:
+        teacher_model = _with_grid_biases(teacher_model, registry, quantize_first_last, int8_boundaries)
     annotate, annotated = _annotation(
         teacher_model, registry, weight_bits, activation_bits, quantize_first_last, int8_boundaries
     )
@@ -115,6 +121,18 @@ def build_student(
             raise ValueError("input_range is only used with int8_boundaries=True")
         student, _ = rebuild(student, after={INPUT: input_quantize_layer(input_range)})
     return student
+
+
+def _with_grid_biases(teacher_model, registry, quantize_first_last, int8_boundaries):
+    """``teacher_model`` with its conv-folded BatchNorms as ``bias_grid.GridBiasBatchNormalization``."""
+    if not int8_boundaries:
+        raise UserError(
+            "student.bias_grid=True needs student.int8_boundaries=True (every conv input quantized): set both"
+        )
+    weight_layers = [layer.name for layer in _weight_layers(teacher_model, registry)]
+    if not quantize_first_last:
+        weight_layers = weight_layers[1:-1]
+    return with_grid_biases(teacher_model, folding_batchnorms(teacher_model, weight_layers))
 
 
 def split_activations(model):

@@ -39,6 +39,7 @@ SERIALIZABLE_MODULES = (
     "autorecon_tf.generators.dfad",  # DFADGenerator
     "autorecon_tf.quantization.quantizers",  # WeightQuantizer, ActivationQuantizer
     "autorecon_tf.quantization.configs",  # LayerQuantizeConfig
+    "autorecon_tf.quantization.bias_grid",  # GridBiasBatchNormalization
 )
 
 

@@ -25,6 +25,12 @@ def _set_range_update(student, enabled):
     set_range_update(student, enabled)
 
 
+def _sync_bias_units(student):
+    from autorecon_tf.quantization.bias_grid import sync_bias_units
+
+    sync_bias_units(student)  # a student without grid BatchNorms: nothing (read at trace time)
+
+
 class DistillTrainer(keras.Model):
     """Trains ``student`` on KD + CE against a frozen ``teacher``, over ``(images[, labels])`` batches.
 
@@ -92,6 +98,7 @@ class DistillTrainer(keras.Model):
             total, kd, ce = self._student_loss(teacher_logits, student_logits, labels)
         else:
             variables = self.student.trainable_variables
+            _sync_bias_units(self.student)  # the folded-bias grid of this step's weights
             with tf.GradientTape() as tape:
                 student_logits = self.student(images, training=False)
                 total, kd, ce = self._student_loss(teacher_logits, student_logits, labels)
