@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from layer_test import run_layer_test
 
 from autorecon_tf.compat import keras, tf
 from autorecon_tf.data.calibration import noise_images
@@ -20,7 +21,6 @@ from autorecon_tf.quantization.boundaries import unwrapped
 from autorecon_tf.quantization.student import activation_quantizers, quantized_layer
 
 from conftest import calibrate_on_noise
-from layer_test import run_layer_test
 
 INPUT_RANGE = (-1.5, 2.5)
 
@@ -143,7 +143,9 @@ def test_a_compression_run_saves_a_student_whose_grid_matches_its_final_weights(
     teacher = load_teacher(write_tiny_teacher(str(tmp_path / "teacher"), make_tiny_teacher))
     overrides = {"student.int8_boundaries": True, "student.bias_grid": True, "student.scheme": "gdfq_int4"}
     workdir = str(tmp_path / "run")
-    run_compression("gdfq", tiny_config(**overrides), teacher, 4, 4, 0, workdir, tf.distribute.get_strategy(), log=print)
+    run_compression(
+        "gdfq", tiny_config(**overrides), teacher, 4, 4, 0, workdir, tf.distribute.get_strategy(), log=print
+    )
     student = load_keras_model(f"{workdir}/student.keras", "student")
     saved = {batchnorm.name: batchnorm.bias_unit.numpy() for batchnorm, _, _ in bias_sources(student)}
     assert saved and all(np.all(unit > 0) for unit in saved.values())

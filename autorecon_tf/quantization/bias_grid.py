@@ -130,9 +130,7 @@ def with_grid_biases(model, names):
         return model
     if isinstance(model, keras.Sequential):
         model = keras.Model(model.inputs, model.outputs, name=model.name)
-    replace = {
-        name: GridBiasBatchNormalization.from_config(model.get_layer(name).get_config()) for name in names
-    }
+    replace = {name: GridBiasBatchNormalization.from_config(model.get_layer(name).get_config()) for name in names}
     rebuilt, _ = rebuild(model, replace=replace)
     for name, layer in replace.items():
         layer.set_weights(model.get_layer(name).get_weights() + [np.zeros_like(w) for w in layer.weights[-2:]])
