@@ -33,6 +33,7 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   generator, 3 seeds, with signed weight grids that int4 holds (``student.scheme=gdfq_int4``, W4A4,
   series "det2_int4") and deployment-faithful (``student.int8_boundaries=True``, W4A4 and W3A3,
   series "det2_int8b"); the series table sets each beside the same seeds' "det2" cells.
+- deploy_int8b_high: deployment-faithful W8A8 and W6A6, seed 0 (the export parity rows).
 - deploy_int4_grid: both at once, plus folded biases on LiteRT's accumulator grid
   (``student.bias_grid=True``, ``quantization/bias_grid.py``), W4A4, series "det2_int4grid".
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
@@ -258,11 +259,11 @@ def _generators():
     return dataclasses.replace(standard, name="generators", cells=tuple(cells), searches=GENERATOR_SEARCHES)
 
 
-def _deploy(name, series, overrides, bits):
+def _deploy(name, series, overrides, bits, seeds=(0, 1, 2)):
     """Issue 22: GDFQ's W/A students of standard's archive under ``overrides``, beside its "det2" cells."""
     cells = [
         Cell("resnet20", b, b, "gdfq", seed, series=series, overrides=tuple(overrides.items()))
-        for seed in (0, 1, 2)
+        for seed in seeds
         for b in bits
     ]
     return dataclasses.replace(_standard(), name=name, cells=tuple(cells))
@@ -274,6 +275,11 @@ def _deploy_int4():
 
 def _deploy_int8b():
     return _deploy("deploy_int8b", "det2_int8b", {"student.int8_boundaries": True}, (4, 3))
+
+
+def _deploy_int8b_high():
+    """The deployment-faithful W8A8 and W6A6 students (seed 0) whose exports give the parity rows."""
+    return _deploy("deploy_int8b_high", "det2_int8b", {"student.int8_boundaries": True}, (8, 6), seeds=(0,))
 
 
 def _deploy_int4_grid():
@@ -310,6 +316,7 @@ PRESETS = {
     "deploy_int4": _deploy_int4,
     "deploy_int8b": _deploy_int8b,
     "deploy_int4_grid": _deploy_int4_grid,
+    "deploy_int8b_high": _deploy_int8b_high,
     "full": _full,
 }
 

@@ -248,6 +248,13 @@ def test_deploy_presets_override_the_student_and_sit_beside_the_det2_cells(tmp_p
     assert [c.cell_id for c in int4.cells] == [f"resnet20_w4a4_gdfq_seed{s}_s1_det2_int4" for s in (0, 1, 2)]
     assert {c.bits for c in int8b.cells} == {"W4A4", "W3A3"} and len(int8b.cells) == 6
     assert int4.archive == int8b.archive == grid.get_preset("generators").archive
+    high, exact = grid.get_preset("deploy_int8b_high"), grid.get_preset("deploy_int4_grid")
+    assert [c.cell_id for c in high.cells] == [f"resnet20_w{b}a{b}_gdfq_seed0_s1_det2_int8b" for b in (8, 6)]
+    assert dict(exact.cells[0].overrides) == {
+        "student.scheme": "gdfq_int4",
+        "student.int8_boundaries": True,
+        "student.bias_grid": True,
+    }
     with pytest.raises(ValueError, match="needs a series"):
         grid.Cell("resnet20", 4, 4, "gdfq", overrides=(("student.scheme", "gdfq_int4"),))
 
