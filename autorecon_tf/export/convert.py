@@ -30,9 +30,11 @@ import numpy as np
 
 from autorecon_tf.compat import keras, native_logs_silenced, tf
 from autorecon_tf.export.graph import build_export_model
+from autorecon_tf.export.int4 import MAX_INT4_WEIGHT_BITS, to_int4
 from autorecon_tf.export.pixels import pixel_prefix
+from autorecon_tf.quantization.bias_grid import has_bias_grid
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN, export_ranges
-from autorecon_tf.quantization.student import quantize_wrappers, static_ranges
+from autorecon_tf.quantization.student import quantize_wrappers, static_ranges, student_bits
 
 
 @contextlib.contextmanager
@@ -101,7 +103,24 @@ def convert_student(
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     with native_logs_silenced():
-        return converter.convert(), ranges
+        tflite_bytes = converter.convert()
+    return _grid_filters(student, tflite_bytes), ranges
+
+
+def _grid_filters(student, tflite_bytes):
+    """A bias-grid student's W<=4 file with its kernel filters as the int4 export writes them, unpacked.
+
+    The fine conv scale (module doc) exists to round folded biases finely; a bias-grid student's are
+    exact on the b-bit unit (``quantization/bias_grid.py``), so its int8 file takes the int4 file's
+    integers and scales (``export/int4.py``, ``packed_storage=False``; the Dense filter exactly on its
+    b-bit levels instead of the converter's ``max|w| / 127``), and the two compute one function.
+    Kept as converted if a weight would not fit int4 (GDFQ's asymmetric W4 grids).
+    """
+    weight_bits = student_bits(student)[0]
+    if not has_bias_grid(student) or weight_bits is None or weight_bits > MAX_INT4_WEIGHT_BITS:
+        return tflite_bytes
+    twin, record = to_int4(tflite_bytes, weight_bits, packed_storage=False)
+    return twin if record["exact"] else tflite_bytes
 
 
 class _Trackable(tf.Module):

@@ -60,8 +60,17 @@ seed 0; BENCHMARKS.md, table ``int4_export``): nothing clipped; top-1 92.30% for
 the builtin kernels against 92.54% for the int8 file beside it and 92.54% in Keras; the two files
 agree on 97.1% of the test images, and each agrees with Keras on about as many (int8 97.4%, int4
 97.2%): at W4A4 LiteRT's integer arithmetic already disagrees with Keras on 2.6% of images, and the
-coarser bias unit moves a different 2.9%. The second (folded biases on that grid) would need the
-student to quantize BatchNorm's folded bias in training; not built.
+coarser bias unit moves a different 2.9%.
+
+The second is ``student.bias_grid=True`` (``quantization/bias_grid.py``, with ``int8_boundaries``): the
+student keeps its folded BatchNorm offsets on the b-bit accumulator unit in training, and its int8 file
+(``convert.py``, ``_grid_filters``) then holds this module's integers and scales unpacked, so that the
+int8 and int4 files compute one function (identical logits under the builtin kernels). Why not keep the
+fine int8 file beside such an int4 file: with exact biases the two still differ, because LiteRT's
+requantization of the int32 accumulator is not invariant to a power-of-two rescaling of filter and
+bias (a tiny W4A4 net: biases identical up to the factor 8, yet 3.5% of one block's activations differ
+by a step); at W4A4 such one-step differences move top-1 as often as LiteRT's own two kernel paths
+disagree on one file (builtin vs XNNPACK: 97.2-97.7% on the trained student above).
 """
 
 import numpy as np
@@ -115,7 +124,15 @@ def channel_levels(values, weight_bits):
 
 
 def int4_channel(values, weight_bits):
-    """``(int4 values, scale factor, clipped count)`` of one channel; new scale = int8 scale * factor."""
+    """``(int4 values, scale factor, clipped count)`` of one channel; new scale = int8 scale * factor.
+
+    int8 values that already lie in [-8, 7] are kept as they are (factor 1: scale and bias unchanged): a
+    bias-grid student's int8 file (``convert.py``) holds its b-bit levels so, and its int4 file then has the
+    same integers and scales.
+    """
+    values = np.asarray(values)
+    if values.size and values.min() >= INT4_MIN and values.max() <= INT4_MAX:
+        return values.astype(np.int8), 1.0, 0
     levels, unit = channel_levels(values, weight_bits)
     top, bottom = int(levels.max()), int(levels.min())
     if top == bottom == 0:

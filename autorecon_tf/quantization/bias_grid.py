@@ -193,3 +193,8 @@ def bias_grid_summary(student):
     sources = bias_sources(student)
     snapped = sum(1 for _, _, step in sources if step is not None)
     return {"snapped": snapped, "not_snapped": len(sources) - snapped}
+
+
+def has_bias_grid(student):
+    """True if ``student`` has grid BatchNorms (``student.bias_grid=True``)."""
+    return any(isinstance(unwrapped(layer), GridBiasBatchNormalization) for layer in student.layers)
