@@ -180,3 +180,24 @@ def test_boundaries_of_a_keras_applications_style_graph(mixed_teacher):
     widened = set_deploy_ranges(student)
     assert widened["quant_dw_bn"][0] <= before[0] and widened["quant_dw_bn"][1] >= before[1]
     assert "tf.math.multiply" in export_boundaries(student)  # export ranges the TF op's output itself
+
+
+def test_compress_suggests_the_deployment_faithful_student_only_where_every_batchnorm_folds(tiny_teacher):
+    import types
+
+    from autorecon_tf.pipelines.compress import deployment_hint
+
+    def job(model, int8_boundaries=False):
+        row = types.SimpleNamespace(build_generator=object())
+        return types.SimpleNamespace(
+            int8_boundaries=int8_boundaries, row=row, teacher=types.SimpleNamespace(model=model)
+        )
+
+    assert "--config.student.int8_boundaries=True" in deployment_hint(job(tiny_teacher))
+    assert deployment_hint(job(tiny_teacher, int8_boundaries=True)) is None
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.Concatenate()([x, x])
+    x = keras.layers.BatchNormalization()(x)  # after a concatenation, as in DenseNet: folds into no conv
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    assert deployment_hint(job(keras.Model(inputs, outputs))) is None
