@@ -11,7 +11,8 @@ whose export_report.json exists is read back, not exported again (resumable). Ta
 per run the student's scheme, its accuracies in Keras, in the int8 file (default interpreter and
 builtin kernels) and in the int4 file (builtin kernels, where its convs run), the two files' top-1
 agreement under the builtin kernels (issue 22's acceptance: >= 99.9%), the weights clipped to
-int4's [-8, 7], the file sizes and the latencies.
+int4's [-8, 7], the file sizes and the latencies. Table ``int4_export_agreement``: each file's top-1
+agreement with Keras on both kernel paths, and the int4 file against its unpacked twin (``agreements``).
 """
 
 import os
@@ -79,6 +80,60 @@ def row(run, exported):
     }
 
 
+def agreements(run, teacher_path, directory, data_dir):
+    """Top-1 agreements of Keras, the int8 file, the int4 file and the int4 file unpacked (its int8 twin).
+
+    The twin (``export/int4.py``, ``packed_storage=False``) holds the int4 file's integers and scales as
+    INT8: what LiteRT computes for the int4 file, on both kernel paths. Written to ``agreements.json``
+    beside the export report and read back from there.
+    """
+    import numpy as np
+
+    from autorecon_tf.export.int4 import to_int4
+    from autorecon_tf.export.parity import keras_logits
+    from autorecon_tf.export.report import evaluation_pixels
+    from autorecon_tf.export.runtime import make_interpreter, run_tflite
+    from autorecon_tf.teachers.loader import load_keras_model, load_teacher
+    from autorecon_tf.utils.atomic import write_json
+
+    path = os.path.join(directory, "agreements.json")
+    if os.path.exists(path):
+        return read_record(path, REEXPORT)
+    exported = read_record(os.path.join(directory, "export_report.json"), REEXPORT)
+    teacher = load_teacher(teacher_path)
+    pixels, labels = evaluation_pixels(teacher, cli.load_config(CONFIG, "standard"), data_dir)
+    keras_top1 = np.argmax(
+        keras_logits(load_keras_model(os.path.join(run, "student.keras")), teacher.preprocessing(pixels).numpy()), 1
+    )
+    with open(exported["int4"]["int8_tflite"], "rb") as handle:
+        int8 = handle.read()
+    with open(exported["student_tflite"], "rb") as handle:
+        int4 = handle.read()
+    files = {"int8": int8, "int4": int4, "twin": to_int4(int8, exported["weight_bits"], packed_storage=False)[0]}
+    pixels = np.asarray(pixels, np.float32)
+    top1 = {
+        f"{name} {path}": np.argmax(
+            run_tflite(model, pixels, interpreter=make_interpreter(model, delegates=path == "default")), 1
+        )
+        for name, model in files.items()
+        for path in ("builtin", "default")
+        if not (name == "int4" and path == "default")  # int4 convs run the builtin kernels either way
+    }
+    result = {"keras_top1": float(np.mean(keras_top1 == labels))}
+    for name, predicted in top1.items():
+        result[f"Keras/{name}"] = float(np.mean(predicted == keras_top1))
+    result["int4/int8 builtin"] = float(np.mean(top1["int4 builtin"] == top1["int8 builtin"]))
+    result["int4/twin builtin"] = float(np.mean(top1["int4 builtin"] == top1["twin builtin"]))
+    result["int8 builtin/default"] = float(np.mean(top1["int8 builtin"] == top1["int8 default"]))
+    write_json(path, result)
+    return result
+
+
+def agreement_row(run, result):
+    percent = lambda value: f"{100 * value:.2f}"  # noqa: E731
+    return {"run": os.path.basename(os.path.normpath(run)), **{key: percent(value) for key, value in result.items()}}
+
+
 def main(argv):
     del argv
     args = flags.FLAGS
@@ -86,6 +141,11 @@ def main(argv):
     for run in args.runs:
         cli.require_file(os.path.join(run, "student.keras"), "--runs", "give tools/compress.py run directories")
     rows = [row(run, export_report(run, teacher, args.workdir, args.data_dir)) for run in args.runs]
+    directories = [os.path.join(args.workdir, os.path.basename(os.path.normpath(run))) for run in args.runs]
+    agreement_rows = [
+        agreement_row(run, agreements(run, teacher, directory, args.data_dir))
+        for run, directory in zip(args.runs, directories)
+    ]
     report.record(
         "int4_export",
         rows,
@@ -94,6 +154,14 @@ def main(argv):
         " 10,000 real test images; builtin: LiteRT's builtin kernels, where int4 convs run (XNNPACK takes no int4"
         " conv filter); latency: single thread, batch 1, median of 200 invokes on the default interpreter, on a"
         " machine shared with other runs (compare within a row).",
+    )
+    report.record(
+        "int4_export_agreement",
+        agreement_rows,
+        list(agreement_rows[0]),
+        "top-1 agreement % on the 10,000 real test images between Keras, the int8 file, the int4 file and the"
+        " int4 file's unpacked twin (its integers and scales as INT8: what LiteRT computes for it), under"
+        " LiteRT's builtin kernels and the default interpreter (XNNPACK where it takes the op).",
     )
 
 

@@ -28,6 +28,10 @@ def test_demo_runs_every_stage_and_prints_the_table(tmp_path):
     assert report["weights"] == "int4" and report["int4"]["exact"] and report["int4"]["clipped_weights"] == 0
     assert report["size_bytes"]["student_int4"] < report["size_bytes"]["student_int8"]
     assert 0 <= report["int4"]["int8_top1"] <= 1 and 0 <= report["int4"]["top1_agreement_with_int8_builtin"] <= 1
+    # The int4 file's verdict is judged on the int8 file's builtin/XNNPACK spread (XNNPACK takes no int4 conv).
+    verdict = report["parity"]["verdict"]
+    assert "int8 file" in verdict["yardstick"]
+    assert verdict["criteria"]["agreement"]["bound"] == report["int4"]["int8_builtin_vs_xnnpack"]
 
     again = run_tool("demo", "--budget", "smoke", "--workdir", workdir, timeout=600)
     assert again.returncode == 0 and "training the demo teacher" not in again.stdout

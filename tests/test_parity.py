@@ -39,3 +39,9 @@ def test_bounds_are_inclusive_for_counted_fractions():
     equal = parity_verdict(_parity(9660 / 10000, 0.97, 9660 / 10000, 0.8, 0.803, 0.8), grid_passed=True)
     assert equal["met"], equal
     assert not parity_verdict(_parity(0.97, 0.97, 0.96, 0.8, 0.8031, 0.8), grid_passed=True)["met"]
+
+
+def test_an_int4_verdict_names_the_int8_files_spread_as_its_bound():
+    verdict = parity_verdict(_parity(0.970, 0.968, 0.966, 0.800, 0.802, 0.799), grid_passed=True)
+    assert "vs builtin/XNNPACK" in verdict_line(verdict)
+    assert "vs the int8 file's builtin/XNNPACK" in verdict_line({**verdict, "yardstick": "the int8 file's"})

@@ -110,8 +110,10 @@ def _criterion(value, bound, margin):
 def verdict_line(verdict):
     """One line for the printed table: ``met`` or ``missed``, and each criterion's margin in points."""
     criteria = verdict["criteria"]
+    # An int4 file's verdict is on the int8 file's spread (report._add_int4_parity).
+    bound = "the int8 file's builtin/XNNPACK" if "yardstick" in verdict else "builtin/XNNPACK"
     parts = [
-        f"agreement {100 * criteria['agreement']['margin']:+.2f} pts vs builtin/XNNPACK",
+        f"agreement {100 * criteria['agreement']['margin']:+.2f} pts vs {bound}",
         f"accuracy gap {100 * criteria['accuracy_gap']['value']:.2f} pts (<= {100 * criteria['accuracy_gap']['bound']:.1f})",
         f"grid check {'passed' if criteria['grid_check']['met'] else 'FAILED'}",
     ]
