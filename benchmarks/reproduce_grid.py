@@ -34,6 +34,7 @@ A grid is a :class:`Preset`: the teachers, one search config, one compress confi
   series "det2_int4") and deployment-faithful (``student.int8_boundaries=True``, W4A4 and W3A3,
   series "det2_int8b"); the series table sets each beside the same seeds' "det2" cells.
 - deploy_int8b_high: deployment-faithful W8A8 and W6A6, seed 0 (the export parity rows).
+- deploy_grid_high: the same with ``student.bias_grid=True``, series "det2_int8bgrid".
 - deploy_int4_grid: both at once, plus folded biases on LiteRT's accumulator grid
   (``student.bias_grid=True``, ``quantization/bias_grid.py``), W4A4, series "det2_int4grid".
 - full: ResNet-20 and MobileNetV2, W6A6..W3A3, both generators, 3 seeds, the three
@@ -282,6 +283,12 @@ def _deploy_int8b_high():
     return _deploy("deploy_int8b_high", "det2_int8b", {"student.int8_boundaries": True}, (8, 6), seeds=(0,))
 
 
+def _deploy_grid_high():
+    """Deployment-faithful W8A8 and W6A6 (seed 0) with folded biases on the accumulator grid."""
+    overrides = {"student.int8_boundaries": True, "student.bias_grid": True}
+    return _deploy("deploy_grid_high", "det2_int8bgrid", overrides, (8, 6), seeds=(0,))
+
+
 def _deploy_int4_grid():
     """int4-ready and deployment-faithful: signed W4 grids, int8 boundaries, folded biases on the accumulator grid."""
     overrides = {"student.scheme": "gdfq_int4", "student.int8_boundaries": True, "student.bias_grid": True}
@@ -317,6 +324,7 @@ PRESETS = {
     "deploy_int8b": _deploy_int8b,
     "deploy_int4_grid": _deploy_int4_grid,
     "deploy_int8b_high": _deploy_int8b_high,
+    "deploy_grid_high": _deploy_grid_high,
     "full": _full,
 }
 

@@ -250,6 +250,8 @@ def test_deploy_presets_override_the_student_and_sit_beside_the_det2_cells(tmp_p
     assert int4.archive == int8b.archive == grid.get_preset("generators").archive
     high, exact = grid.get_preset("deploy_int8b_high"), grid.get_preset("deploy_int4_grid")
     assert [c.cell_id for c in high.cells] == [f"resnet20_w{b}a{b}_gdfq_seed0_s1_det2_int8b" for b in (8, 6)]
+    grid_high = grid.get_preset("deploy_grid_high")
+    assert [c.cell_id for c in grid_high.cells] == [f"resnet20_w{b}a{b}_gdfq_seed0_s1_det2_int8bgrid" for b in (8, 6)]
     assert dict(exact.cells[0].overrides) == {
         "student.scheme": "gdfq_int4",
         "student.int8_boundaries": True,
