@@ -297,10 +297,11 @@ def run_compression(
         with strategy.scope():
             job = CompressJob(method, config, teacher, weight_bits, activation_bits, seed, workdir, genotype_path, out)
             start_epoch = job.restore()
+        hint = deployment_hint(job)
         if start_epoch:
             log(f"Resuming {method} from the checkpoint after epoch {start_epoch} of {job.total_epochs}")
-        elif deployment_hint(job):
-            log(deployment_hint(job))
+        elif hint:
+            log(hint)
         images = job.row.images(job, data, log)
         progress = ProgressRecorder(
             os.path.join(out, records.PROGRESS_FILE),

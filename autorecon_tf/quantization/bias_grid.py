@@ -20,12 +20,13 @@ accumulator unit ``u = input_scale * weight_step`` (per output channel):
   quantizer (the trainer before each student step, the pipeline once after the last one), so a
   saved student carries the grid its weights were trained with.
 
-Then every folded bias is an integer in the b-bit unit, exactly representable in both files: the
-int8 and int4 files hold the same integers times a power of two, and LiteRT's requantization
-multipliers differ by that power of two, so the two compute the same outputs. A conv whose input
-has no quantizer (a pooling output, ranged at export) keeps ``bias_unit`` 0: not snapped.
-Dense biases (the logits) are not snapped: the int8 file's Dense scale is the converter's own
-``max|w| / 127``, not a divisor of the b-bit step.
+Then every folded bias is an integer in the b-bit unit, exactly representable in both files. That
+alone does not make the fine int8 file and the int4 file one function: the builtin kernels'
+requantization of the accumulator is not invariant to the power-of-two factor between their scales
+(``export/int4.py``). So a W<=4 bias-grid student's int8 file is written with the int4 file's integers
+and scales (``export/convert.py``, ``_grid_filters``), and the two compute the same outputs. A conv
+whose input has no quantizer (a pooling output, ranged at export) keeps ``bias_unit`` 0: not snapped.
+Dense biases (the logits) are not snapped; both files round them to the same unit.
 
 ``student.bias_grid=True`` (with ``student.int8_boundaries=True``, which gives every conv input a
 quantizer) builds such a student; ``bias_grid_summary`` says how many biases were snapped.
