@@ -32,9 +32,9 @@ from autorecon_tf.compat import keras, native_logs_silenced, tf
 from autorecon_tf.export.graph import build_export_model
 from autorecon_tf.export.int4 import MAX_INT4_WEIGHT_BITS, to_int4
 from autorecon_tf.export.pixels import pixel_prefix
-from autorecon_tf.quantization.bias_grid import has_bias_grid
+from autorecon_tf.quantization.bias_grid import grid_weight_bits
 from autorecon_tf.quantization.ranges import LOGIT_MARGIN, export_ranges
-from autorecon_tf.quantization.student import quantize_wrappers, static_ranges, student_bits
+from autorecon_tf.quantization.student import quantize_wrappers, static_ranges
 
 
 @contextlib.contextmanager
@@ -116,8 +116,8 @@ def _grid_filters(student, tflite_bytes):
     b-bit levels instead of the converter's ``max|w| / 127``), and the two compute one function.
     Kept as converted if a weight would not fit int4 (GDFQ's asymmetric W4 grids).
     """
-    weight_bits = student_bits(student)[0]
-    if not has_bias_grid(student) or weight_bits is None or weight_bits > MAX_INT4_WEIGHT_BITS:
+    weight_bits = grid_weight_bits(student)
+    if weight_bits is None or weight_bits > MAX_INT4_WEIGHT_BITS:
         return tflite_bytes
     twin, record = to_int4(tflite_bytes, weight_bits, packed_storage=False)
     return twin if record["exact"] else tflite_bytes

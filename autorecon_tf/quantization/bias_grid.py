@@ -199,3 +199,11 @@ def bias_grid_summary(student):
 def has_bias_grid(student):
     """True if ``student`` has grid BatchNorms (``student.bias_grid=True``)."""
     return any(isinstance(unwrapped(layer), GridBiasBatchNormalization) for layer in student.layers)
+
+
+def grid_weight_bits(student):
+    """The weight bit width of a bias-grid student; None without grid BatchNorms (or with mixed widths)."""
+    if not has_bias_grid(student):
+        return None
+    bits = {quantizer.num_bits for layer in student.layers for _, quantizer, _ in getattr(layer, "_weight_vars", [])}
+    return bits.pop() if len(bits) == 1 else None
