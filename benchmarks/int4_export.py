@@ -37,11 +37,20 @@ CONFIG = os.path.join(report.REPO, "configs", "export_default.py")
 REEXPORT = "delete it to export that run again"
 
 
+def _percent(value):
+    return f"{100 * value:.2f}"
+
+
+def export_dir(workdir, run):
+    """Where ``run``'s student is exported: ``<workdir>/<run name>``."""
+    return os.path.join(workdir, os.path.basename(os.path.normpath(run)))
+
+
 def export_report(run, teacher, workdir, data_dir):
     """The export report of ``run``'s student with int4 weights (exported once, then read back)."""
     from autorecon_tf.export.report import export_run
 
-    directory = os.path.join(workdir, os.path.basename(os.path.normpath(run)))
+    directory = export_dir(workdir, run)
     path = os.path.join(directory, "export_report.json")
     if os.path.exists(path):
         return read_record(path, REEXPORT)
@@ -61,16 +70,15 @@ def row(run, exported):
         exported["parity"],
     )
     sizes, latency = exported["size_bytes"], exported["latency"]
-    percent = lambda value: f"{100 * value:.2f}"  # noqa: E731
     return {
         "run": os.path.basename(os.path.normpath(run)),
         "scheme": metrics["config"]["student"]["scheme"],
         "bits": f"W{exported['weight_bits']}A{exported['activation_bits']}",
-        "Keras top-1": percent(parity["keras_top1"]),
-        "int8 top-1": percent(int4["int8_top1"]),
-        "int8 builtin": percent(int4["int8_builtin_top1"]),
-        "int4 builtin": percent(parity["builtin_top1"]),
-        "int4/int8 agreement (builtin)": percent(int4["top1_agreement_with_int8_builtin"]),
+        "Keras top-1": _percent(parity["keras_top1"]),
+        "int8 top-1": _percent(int4["int8_top1"]),
+        "int8 builtin": _percent(int4["int8_builtin_top1"]),
+        "int4 builtin": _percent(parity["builtin_top1"]),
+        "int4/int8 agreement (builtin)": _percent(int4["top1_agreement_with_int8_builtin"]),
         "clipped weights": int4["clipped_weights"],
         "int4 / int8 size": f"{sizes['student_int4'] / 1024:.1f} / {sizes['student_int8'] / 1024:.1f} KiB "
         f"({sizes['student_int4'] / sizes['student_int8']:.2f}x)",
@@ -130,8 +138,7 @@ def agreements(run, teacher_path, directory, data_dir):
 
 
 def agreement_row(run, result):
-    percent = lambda value: f"{100 * value:.2f}"  # noqa: E731
-    return {"run": os.path.basename(os.path.normpath(run)), **{key: percent(value) for key, value in result.items()}}
+    return {"run": os.path.basename(os.path.normpath(run)), **{key: _percent(value) for key, value in result.items()}}
 
 
 def main(argv):
@@ -141,10 +148,8 @@ def main(argv):
     for run in args.runs:
         cli.require_file(os.path.join(run, "student.keras"), "--runs", "give tools/compress.py run directories")
     rows = [row(run, export_report(run, teacher, args.workdir, args.data_dir)) for run in args.runs]
-    directories = [os.path.join(args.workdir, os.path.basename(os.path.normpath(run))) for run in args.runs]
     agreement_rows = [
-        agreement_row(run, agreements(run, teacher, directory, args.data_dir))
-        for run, directory in zip(args.runs, directories)
+        agreement_row(run, agreements(run, teacher, export_dir(args.workdir, run), args.data_dir)) for run in args.runs
     ]
     report.record(
         "int4_export",
